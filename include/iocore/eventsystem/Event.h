@@ -1,0 +1,51 @@
+// Event: one scheduled call of continuation->handleEvent on one EThread. The thread owns the Event:
+// it frees a one-shot event after its handler returns (unless the handler re-scheduled it) and a
+// cancelled event when it reaches it. Users hold Event* only to cancel or re-schedule.
+#pragma once
+
+#include "iocore/eventsystem/Action.h"
+#include "iocore/eventsystem/EventCodes.h"
+#include "iocore/eventsystem/Time.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace iocore {
+class EThread;
+
+class Event : public Action
+{
+public:
+  /// Re-schedule this same event on its own thread. Call only on that thread (typically from the
+  /// event's own handler), holding the continuation's mutex.
+  void schedule_imm(int callback_event = EVENT_IMMEDIATE);
+  void schedule_at(ink_hrtime at, int callback_event = EVENT_INTERVAL);
+  void schedule_in(ink_hrtime in, int callback_event = EVENT_INTERVAL);
+  /// period > 0: every period; period < 0: once per loop iteration.
+  void schedule_every(ink_hrtime period, int callback_event = EVENT_INTERVAL);
+
+  /// Cancel (Action's contract). On the event's own thread a pending timer is released at once:
+  /// the pointer must not be used afterwards.
+  void cancel(Continuation *c = nullptr) override;
+
+  EThread *ethread   = nullptr;
+  int callback_event = EVENT_NONE;
+  void *cookie       = nullptr;
+  /// Absolute deadline; 0 = immediate; negative = run every loop iteration.
+  ink_hrtime timeout_at = 0;
+  /// 0 one-shot; > 0 periodic; < 0 every loop iteration.
+  ink_hrtime period = 0;
+
+  // Not part of the API: bookkeeping of the owning EThread's queues.
+  struct Internal {
+    Event *next            = nullptr;  // external stack / local FIFO link
+    std::size_t heap_index = SIZE_MAX; // position in the timer heap, SIZE_MAX when absent
+    std::uint64_t seq      = 0;        // FIFO tie-break for equal deadlines
+    bool in_external_queue = false;
+    bool in_local_queue    = false;
+    bool in_negative_queue = false;
+  } _q;
+
+  bool is_queued() const { return _q.in_external_queue || _q.in_local_queue || _q.in_negative_queue || _q.heap_index != SIZE_MAX; }
+};
+} // namespace iocore

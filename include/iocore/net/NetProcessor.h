@@ -1,0 +1,96 @@
+// NetProcessor: listening (accept), connecting (connect_re), the process-wide knobs (NetConfig) and
+// counters (NetStats). netProcessor speaks plain TCP; sslNetProcessor TLS.
+#pragma once
+
+#include "iocore/eventsystem/Action.h"
+#include "iocore/eventsystem/EventProcessor.h"
+#include "iocore/eventsystem/Time.h"
+#include "iocore/net/IpEndpoint.h"
+#include "iocore/net/NetVConnection.h"
+
+#include <cstdint>
+
+namespace iocore {
+class NetProcessor
+{
+public:
+  struct AcceptOptions {
+    int local_port = 0; ///< 0: pick one; NetProcessor::accept_port() reports it
+    int ip_family  = AF_INET;
+    IpEndpoint local_ip; ///< default: any address
+    EventType etype = ET_NET;
+    /// 0: accept on every ET_NET thread (one SO_REUSEPORT socket each);
+    /// > 0: that many DEDICATED blocking accept threads hand connections to net threads round-robin.
+    int accept_threads     = 0;
+    int recv_bufsize       = 0;
+    int send_bufsize       = 0;
+    uint32_t sockopt_flags = 0;
+    bool defer_accept      = false; ///< TCP_DEFER_ACCEPT
+    int backlog            = 1024;
+    /// Not in ATS: the TLS context for sslNetProcessor.accept (see iocore/tls/TLS.h); ignored by
+    /// netProcessor.
+    void *tls_context = nullptr;
+  };
+
+  virtual ~NetProcessor() = default;
+
+  /// Listen and call `cont` with NET_EVENT_ACCEPT (data: the new NetVConnection*) for each connection,
+  /// on the connection's thread, holding cont's mutex — or, if cont has none, the new connection's own
+  /// mutex (so calls may then run on several threads at once). Returns the Action that stops listening
+  /// (cancel()), or nullptr if the socket could not be set up (errno tells why). Also known as
+  /// main_accept.
+  virtual Action *accept(Continuation *cont, const AcceptOptions &opt) = 0;
+  /// accept() with default AcceptOptions.
+  Action *accept(Continuation *cont);
+
+  /// Connect to addr. `cont` receives NET_EVENT_OPEN (data: the NetVConnection*) or
+  /// NET_EVENT_OPEN_FAILED (data: -errno as intptr_t). Returns ACTION_RESULT_DONE when the call-back
+  /// already happened inline, else an Action that cancels the attempt. NET_EVENT_OPEN does not mean
+  /// the TCP handshake finished: a refusal then arrives as VC_EVENT_ERROR (lerrno ECONNREFUSED).
+  virtual Action *connect_re(Continuation *cont, const sockaddr *addr, const NetVCOptions *opt = nullptr) = 0;
+
+  /// After eventProcessor.start(): installs a NetHandler and an InactivityCop on every ET_NET thread.
+  /// Returns 0, or -1 if the event processor is not started.
+  virtual int start(int n_net_threads_unused = 0);
+
+  /// The port an accept() is bound to (useful with local_port = 0); -1 for anything else.
+  static int accept_port(Action *accept_action);
+};
+
+extern NetProcessor &netProcessor;    ///< plain TCP
+extern NetProcessor &sslNetProcessor; ///< TLS; connections are SSLNetVConnection
+
+/// Process-wide knobs. Set them before netProcessor.start().
+struct NetConfig {
+  int max_connections_in                       = 30000; ///< accepted connections; over it new ones wait in the kernel queue
+  int max_requests_in                          = 0;     ///< active-queue limit; 0 = none
+  ink_hrtime default_inactivity_timeout        = HRTIME_SECONDS(86400);
+  ink_hrtime inactivity_check_frequency        = HRTIME_SECONDS(1); ///< InactivityCop period
+  ink_hrtime keep_alive_no_activity_timeout_in = HRTIME_SECONDS(120);
+  int throttle_connections                     = 0; ///< 0 = none; over it connect fails with -ENET_THROTTLING
+  int poll_timeout_ms                          = 10;
+};
+NetConfig &net_config();
+
+inline constexpr int ENET_THROTTLING = 20101; ///< as ATS: -ENET_THROTTLING in NET_EVENT_OPEN_FAILED
+
+/// Counters of the net layer (a consistent-enough snapshot; each field is read atomically).
+struct NetStats {
+  int64_t connections_currently_open = 0;
+  int64_t accepts                    = 0;
+  int64_t connects                   = 0;
+  int64_t connect_failures           = 0;
+  int64_t throttled                  = 0;
+  int64_t read_bytes                 = 0;
+  int64_t write_bytes                = 0;
+  int64_t calls_to_read              = 0;
+  int64_t calls_to_write             = 0;
+  int64_t calls_to_read_nodata       = 0;
+  int64_t calls_to_write_nodata      = 0;
+  int64_t inactivity_timeouts        = 0;
+  int64_t active_timeouts            = 0;
+  int64_t keep_alive_evictions       = 0;
+  int64_t accept_errors              = 0;
+};
+NetStats net_stats_snapshot();
+} // namespace iocore

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite, as CI does (.ci/run calls exactly this):
+#   1. dev preset (Debug, -Werror): every test, including the install/find_package check and the apps
+#   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test
+#   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites
+#   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time
+# Set IOCORE_TEST_STAGES (e.g. "dev asan") to run only some stages, IOCORE_FUZZ_SECONDS to change the
+# fuzzing time per target (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stages=${IOCORE_TEST_STAGES:-"dev asan tsan fuzz"}
+fuzz_seconds=${IOCORE_FUZZ_SECONDS:-30}
+jobs=$(nproc)
+
+# What the tests need beyond the machine's toolchain: real peers for the apps tests.
+need=()
+command -v ninja >/dev/null || need+=(ninja-build)
+command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+/usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
+command -v clang++ >/dev/null || need+=(clang)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing ${need[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test.sh: missing ${need[*]} (run as root to install them); dependent tests will be skipped"
+  fi
+fi
+
+failed=0
+run_stage() {
+  local preset=$1; shift
+  echo "=== ${preset}: configure and build"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  echo "=== ${preset}: test"
+  ctest --preset "$preset" "$@" || failed=1
+}
+
+for stage in $stages; do
+  case $stage in
+    dev) run_stage dev ;;
+    asan)
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_stage asan -LE "apps|install" ;;
+    tsan) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_stage tsan ;;
+    fuzz)
+      echo "=== fuzz: configure and build"
+      cmake --preset fuzz >/dev/null
+      cmake --build --preset fuzz -j "$jobs"
+      for target in build/fuzz/fuzz/*_fuzz; do
+        [ -x "$target" ] || continue
+        echo "=== fuzz: $(basename "$target") for ${fuzz_seconds}s"
+        corpus=$(mktemp -d)
+        if "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" >"$corpus.log" 2>&1; then
+          tail -n 3 "$corpus.log"
+        else
+          tail -n 40 "$corpus.log"; failed=1
+        fi
+        rm -rf "$corpus" "$corpus.log"
+      done ;;
+    *) echo "test.sh: unknown stage $stage"; exit 2 ;;
+  esac
+done
+
+if [ $failed -ne 0 ]; then
+  echo "test.sh: FAILED"
+  exit 1
+fi
+echo "test.sh: all stages passed ($stages)"

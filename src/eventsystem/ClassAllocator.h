@@ -1,0 +1,105 @@
+// ClassAllocator<T>: the one place where the library's hot objects (Event, UnixNetVConnection) get
+// their memory, as ATS's ClassAllocator / THREAD_ALLOC do, so the strategy changes in one place.
+// Two strategies: a per-thread free-list cache in front of operator new, or operator new/delete
+// directly. bench/micro/allocator_bench.cc measures both; see kDefaultAllocatorStrategy.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <new>
+#include <utility>
+
+namespace iocore {
+enum class AllocatorStrategy { kThreadCache, kSystem };
+
+namespace detail {
+  inline std::atomic<AllocatorStrategy> &allocator_strategy_ref()
+  {
+    // The default is settled by bench/micro/allocator_bench.cc (figures in bench/RESULTS.md).
+    static std::atomic<AllocatorStrategy> strategy{AllocatorStrategy::kThreadCache};
+    return strategy;
+  }
+} // namespace detail
+
+inline AllocatorStrategy
+allocator_strategy()
+{
+  return detail::allocator_strategy_ref().load(std::memory_order_relaxed);
+}
+
+/// Switch strategy (process-wide). Safe at any time: both strategies get their memory from
+/// operator new, so an object may be freed under a different strategy than it was allocated.
+inline void
+set_allocator_strategy(AllocatorStrategy s)
+{
+  detail::allocator_strategy_ref().store(s, std::memory_order_relaxed);
+}
+
+template <class T> class ClassAllocator
+{
+public:
+  /// Most objects kept per thread before freed memory goes back to operator delete (ATS:
+  /// thread_freelist_size).
+  static constexpr int kThreadCacheHigh = 512;
+
+  template <class... Args> T *alloc(Args &&...args) { return new (raw_alloc()) T(std::forward<Args>(args)...); }
+
+  void free(T *p)
+  {
+    p->~T();
+    raw_free(p);
+  }
+
+private:
+  struct FreeNode {
+    FreeNode *next;
+  };
+  static_assert(sizeof(T) >= sizeof(FreeNode));
+
+  struct Cache {
+    FreeNode *head = nullptr;
+    int count      = 0;
+    ~Cache()
+    {
+      while (head) {
+        FreeNode *n = head->next;
+        ::operator delete(head);
+        head = n;
+      }
+    }
+  };
+
+  static Cache &cache()
+  {
+    thread_local Cache c;
+    return c;
+  }
+
+  static void *raw_alloc()
+  {
+    if (allocator_strategy() == AllocatorStrategy::kThreadCache) {
+      Cache &c = cache();
+      if (c.head) {
+        FreeNode *n = c.head;
+        c.head      = n->next;
+        --c.count;
+        return n;
+      }
+    }
+    return ::operator new(sizeof(T));
+  }
+
+  static void raw_free(void *p)
+  {
+    if (allocator_strategy() == AllocatorStrategy::kThreadCache) {
+      Cache &c = cache();
+      if (c.count < kThreadCacheHigh) {
+        c.head = new (p) FreeNode{c.head};
+        ++c.count;
+        return;
+      }
+    }
+    ::operator delete(p);
+  }
+};
+} // namespace iocore

@@ -1,0 +1,610 @@
+// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules.
+#include "iocore/eventsystem/IOBuffer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace iocore {
+namespace {
+  [[noreturn]] void fatal(const char *what)
+  {
+    std::fprintf(stderr, "iocore: %s\n", what);
+    std::abort();
+  }
+
+  // The one place buffer memory comes from (ATS: ioBufAllocator[index]): aligned to the block size
+  // up to a page, so that blocks of the big classes are page aligned for the kernel's copies.
+  std::align_val_t buffer_alignment(int64_t size_index)
+  {
+    return std::align_val_t{static_cast<std::size_t>(std::min<int64_t>(index_to_buffer_size(size_index), 4096))};
+  }
+
+  char *allocate_buffer_memory(int64_t size_index)
+  {
+    if (size_index < 0 || size_index > MAX_BUFFER_SIZE_INDEX) {
+      fatal("IOBufferData: buffer size index out of range");
+    }
+    return static_cast<char *>(
+        ::operator new(static_cast<std::size_t>(index_to_buffer_size(size_index)), buffer_alignment(size_index)));
+  }
+
+  void free_buffer_memory(char *p, int64_t size_index)
+  {
+    ::operator delete(p, buffer_alignment(size_index));
+  }
+} // namespace
+
+int64_t
+buffer_size_to_index(int64_t size, int64_t max)
+{
+  int64_t i = 0;
+  while (i < max && index_to_buffer_size(i) < size) {
+    ++i;
+  }
+  return i;
+}
+
+// --- IOBufferData / IOBufferBlock --------------------------------------------------------------------
+
+IOBufferData::IOBufferData(int64_t idx) : size_index(idx), _data(allocate_buffer_memory(idx)) {}
+
+IOBufferData::~IOBufferData()
+{
+  free_buffer_memory(_data, size_index);
+}
+
+void
+IOBufferBlock::free()
+{
+  // Release the rest of the chain without recursion: each block holds the next one.
+  IOBufferBlock *b = this;
+  while (b != nullptr) {
+    IOBufferBlock *n = b->next.detach();
+    delete b;
+    b = (n != nullptr && n->refcount_dec() == 0) ? n : nullptr;
+  }
+}
+
+void
+IOBufferBlock::alloc(int64_t size_index)
+{
+  data = Ptr<IOBufferData>(new IOBufferData(size_index));
+  reset();
+}
+
+void
+IOBufferBlock::clear()
+{
+  data.clear();
+  next.clear();
+  _start = _end = _buf_end = nullptr;
+}
+
+void
+IOBufferBlock::reset()
+{
+  _start = _end = buf();
+  _buf_end      = buf() + block_size();
+}
+
+IOBufferBlock *
+IOBufferBlock::clone() const
+{
+  auto *b     = new IOBufferBlock;
+  b->data     = data;
+  b->_start   = _start;
+  b->_end     = _end;
+  b->_buf_end = _end;
+  return b;
+}
+
+// --- IOBufferReader ---------------------------------------------------------------------------------------
+
+void
+IOBufferReader::skip_empty_blocks()
+{
+  while (block && block->next && block->next->read_avail() > 0 && start_offset >= block->read_avail()) {
+    start_offset -= block->read_avail();
+    block = block->next;
+  }
+}
+
+int64_t
+IOBufferReader::read_avail()
+{
+  int64_t t = -start_offset;
+  for (IOBufferBlock *b = block.get(); b; b = b->next.get()) {
+    t += b->read_avail();
+  }
+  t = std::max<int64_t>(t, 0);
+  return std::min(t, size_limit);
+}
+
+bool
+IOBufferReader::is_read_avail_more_than(int64_t n)
+{
+  int64_t t = -start_offset;
+  for (IOBufferBlock *b = block.get(); b; b = b->next.get()) {
+    t += b->read_avail();
+    if (t > n) {
+      return size_limit > n;
+    }
+  }
+  return false;
+}
+
+int64_t
+IOBufferReader::block_read_avail()
+{
+  if (!block) {
+    return 0;
+  }
+  skip_empty_blocks();
+  return std::min(std::max<int64_t>(block->read_avail() - start_offset, 0), size_limit);
+}
+
+char *
+IOBufferReader::start()
+{
+  if (!block) {
+    return nullptr;
+  }
+  skip_empty_blocks();
+  return block->start() + start_offset;
+}
+
+char *
+IOBufferReader::end()
+{
+  if (!block) {
+    return nullptr;
+  }
+  skip_empty_blocks();
+  return block->end();
+}
+
+void
+IOBufferReader::consume(int64_t n)
+{
+  if (n < 0 || (n > 0 && !is_read_avail_more_than(n - 1))) {
+    fatal("IOBufferReader::consume past the available data");
+  }
+  start_offset += n;
+  if (size_limit != INT64_MAX) {
+    size_limit -= n;
+  }
+  if (!block) {
+    return;
+  }
+  // Walk onto later blocks, but never onto an empty tail: the reader stays pinned to the writer.
+  while (block->read_avail() <= start_offset && block->next && block->next->read_avail() > 0) {
+    start_offset -= block->read_avail();
+    block = block->next;
+  }
+}
+
+int64_t
+IOBufferReader::memcpy(void *buf, int64_t len, int64_t offset) const
+{
+  char *p        = static_cast<char *>(buf);
+  int64_t copied = 0;
+  len            = std::min(len, size_limit - offset);
+  offset += start_offset;
+  for (IOBufferBlock *b = block.get(); b && copied < len; b = b->next.get()) {
+    int64_t avail = b->read_avail();
+    if (offset >= avail) {
+      offset -= avail;
+      continue;
+    }
+    int64_t n = std::min(avail - offset, len - copied);
+    std::memcpy(p + copied, b->start() + offset, static_cast<std::size_t>(n));
+    copied += n;
+    offset = 0;
+  }
+  return std::max<int64_t>(copied, 0);
+}
+
+int64_t
+IOBufferReader::read(void *buf, int64_t len)
+{
+  int64_t n = memcpy(buf, len, 0);
+  consume(n);
+  return n;
+}
+
+int64_t
+IOBufferReader::memchr(char c, int64_t len, int64_t offset) const
+{
+  int64_t pos  = 0;
+  int64_t skip = start_offset + offset;
+  len          = std::min(len, size_limit - offset);
+  for (IOBufferBlock *b = block.get(); b && pos < len; b = b->next.get()) {
+    int64_t avail = b->read_avail();
+    if (skip >= avail) {
+      skip -= avail;
+      continue;
+    }
+    int64_t n     = std::min(avail - skip, len - pos);
+    const void *f = std::memchr(b->start() + skip, c, static_cast<std::size_t>(n));
+    if (f) {
+      return offset + pos + (static_cast<const char *>(f) - (b->start() + skip));
+    }
+    pos += n;
+    skip = 0;
+  }
+  return -1;
+}
+
+IOBufferReader *
+IOBufferReader::clone()
+{
+  return mbuf->clone_reader(this);
+}
+
+void
+IOBufferReader::dealloc()
+{
+  mbuf->dealloc_reader(this);
+}
+
+void
+IOBufferReader::reset()
+{
+  block        = mbuf->_writer;
+  start_offset = 0;
+  size_limit   = INT64_MAX;
+}
+
+// --- MIOBuffer ----------------------------------------------------------------------------------------------
+
+MIOBuffer::MIOBuffer(int64_t idx) : size_index(idx) {}
+
+MIOBuffer::~MIOBuffer()
+{
+  _writer.clear();
+  dealloc_all_readers();
+}
+
+IOBufferReader *
+MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
+{
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == nullptr) {
+      r.mbuf     = this;
+      r.accessor = acc;
+      r.reset();
+      return &r;
+    }
+  }
+  fatal("MIOBuffer: more than kMaxMIOBufferReaders (5) readers allocated");
+}
+
+IOBufferReader *
+MIOBuffer::alloc_reader()
+{
+  return alloc_accessor(nullptr);
+}
+
+IOBufferReader *
+MIOBuffer::clone_reader(IOBufferReader *other)
+{
+  IOBufferReader *r = alloc_reader();
+  r->block          = other->block;
+  r->start_offset   = other->start_offset;
+  r->size_limit     = other->size_limit;
+  return r;
+}
+
+void
+MIOBuffer::dealloc_reader(IOBufferReader *r)
+{
+  if (r->accessor) {
+    if (r->accessor->entry == r) {
+      r->accessor->clear();
+    }
+    r->accessor = nullptr;
+  }
+  r->block.clear();
+  r->mbuf         = nullptr;
+  r->start_offset = 0;
+  r->size_limit   = INT64_MAX;
+}
+
+void
+MIOBuffer::dealloc_all_readers()
+{
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this) {
+      dealloc_reader(&r);
+    }
+  }
+}
+
+void
+MIOBuffer::init_readers()
+{
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this && !r.block) {
+      r.block = _writer;
+    }
+  }
+}
+
+void
+MIOBuffer::append_block_internal(IOBufferBlock *b)
+{
+  // Takes ownership of one reference to b.
+  Ptr<IOBufferBlock> nb;
+  nb.m_ptr = b;
+  if (!_writer) {
+    _writer = std::move(nb);
+    init_readers();
+  } else {
+    _writer->next = std::move(nb); // replaces an empty spare block, if any
+    // Move the writer over blocks that already hold data (appended clones).
+    IOBufferBlock *cur = _writer->next.get();
+    while (cur && cur->read_avail() > 0) {
+      _writer = _writer->next;
+      cur     = _writer->next.get();
+    }
+  }
+  while (_writer->write_avail() == 0 && _writer->next) {
+    _writer = _writer->next;
+  }
+}
+
+void
+MIOBuffer::append_block(IOBufferBlock *b)
+{
+  b->refcount_inc();
+  append_block_internal(b);
+}
+
+void
+MIOBuffer::append_block(int64_t idx)
+{
+  auto *b = new IOBufferBlock;
+  b->alloc(idx);
+  b->refcount_inc();
+  append_block_internal(b);
+}
+
+void
+MIOBuffer::add_block()
+{
+  if (!_writer || !_writer->next) {
+    append_block(size_index);
+  }
+}
+
+int64_t
+MIOBuffer::write(const void *buf, int64_t len)
+{
+  const char *p = static_cast<const char *>(buf);
+  int64_t left  = len;
+  while (left > 0) {
+    if (!_writer) {
+      add_block();
+    }
+    if (_writer->write_avail() == 0) {
+      if (_writer->next) {
+        _writer = _writer->next;
+      } else {
+        add_block(); // appends and moves the writer onto the new block
+      }
+      continue;
+    }
+    int64_t n = std::min(_writer->write_avail(), left);
+    std::memcpy(_writer->end(), p, static_cast<std::size_t>(n));
+    _writer->fill(n);
+    p += n;
+    left -= n;
+  }
+  return len;
+}
+
+int64_t
+MIOBuffer::write(IOBufferBlock *b, int64_t len, int64_t offset)
+{
+  int64_t appended = 0;
+  while (b && len > 0) {
+    int64_t max_bytes = b->read_avail() - offset;
+    if (max_bytes <= 0) {
+      offset = -max_bytes;
+      b      = b->next.get();
+      continue;
+    }
+    int64_t bytes     = std::min(len, max_bytes);
+    IOBufferBlock *bb = b->clone();
+    bb->_start += offset;
+    bb->_end     = bb->_start + bytes;
+    bb->_buf_end = bb->_end;
+    bb->refcount_inc();
+    append_block_internal(bb);
+    appended += bytes;
+    len -= bytes;
+    offset = 0;
+    b      = b->next.get();
+  }
+  return appended;
+}
+
+int64_t
+MIOBuffer::write(IOBufferReader *r, int64_t len, int64_t offset)
+{
+  len = std::min(len, r->read_avail() - offset);
+  if (len <= 0) {
+    return 0;
+  }
+  return write(r->block.get(), len, r->start_offset + offset);
+}
+
+IOBufferBlock *
+MIOBuffer::first_write_block()
+{
+  if (!_writer) {
+    return nullptr;
+  }
+  if (_writer->next && _writer->write_avail() == 0) {
+    return _writer->next.get();
+  }
+  return _writer.get();
+}
+
+int64_t
+MIOBuffer::current_write_avail()
+{
+  int64_t t = 0;
+  for (IOBufferBlock *b = _writer.get(); b; b = b->next.get()) {
+    t += b->write_avail();
+  }
+  return t;
+}
+
+int64_t
+MIOBuffer::write_avail()
+{
+  if (!high_water() && current_low_water()) {
+    add_block();
+  }
+  return current_write_avail();
+}
+
+int64_t
+MIOBuffer::block_write_avail()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->write_avail() : 0;
+}
+
+char *
+MIOBuffer::end()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->end() : nullptr;
+}
+
+char *
+MIOBuffer::buf_end()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->buf_end() : nullptr;
+}
+
+void
+MIOBuffer::fill(int64_t n)
+{
+  while (n > 0) {
+    if (!_writer) {
+      fatal("MIOBuffer::fill on a buffer without blocks");
+    }
+    int64_t f = _writer->write_avail();
+    if (f >= n) {
+      _writer->fill(n);
+      return;
+    }
+    _writer->fill(f);
+    n -= f;
+    if (!_writer->next) {
+      fatal("MIOBuffer::fill past the end of the buffer's blocks");
+    }
+    _writer = _writer->next;
+  }
+}
+
+int64_t
+MIOBuffer::max_read_avail()
+{
+  int64_t m          = 0;
+  bool readers_found = false;
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this) {
+      readers_found = true;
+      m             = std::max(m, r.read_avail());
+    }
+  }
+  if (!readers_found && _writer) {
+    return _writer->read_avail();
+  }
+  return m;
+}
+
+bool
+MIOBuffer::is_max_read_avail_more_than(int64_t n)
+{
+  bool readers_found = false;
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this) {
+      readers_found = true;
+      if (r.is_read_avail_more_than(n)) {
+        return true;
+      }
+    }
+  }
+  return !readers_found && _writer && _writer->read_avail() > n;
+}
+
+int
+MIOBuffer::max_block_count()
+{
+  int m = 0;
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this) {
+      int c = 0;
+      for (IOBufferBlock *b = r.block.get(); b; b = b->next.get()) {
+        ++c;
+      }
+      m = std::max(m, c);
+    }
+  }
+  return m;
+}
+
+bool
+MIOBuffer::high_water()
+{
+  return is_max_read_avail_more_than(water_mark);
+}
+
+bool
+MIOBuffer::low_water()
+{
+  return write_avail() <= water_mark;
+}
+
+bool
+MIOBuffer::current_low_water()
+{
+  return current_write_avail() <= water_mark;
+}
+
+MIOBuffer *
+new_MIOBuffer(int64_t size_index)
+{
+  auto *m = new MIOBuffer(size_index);
+  m->add_block();
+  return m;
+}
+
+MIOBuffer *
+new_empty_MIOBuffer(int64_t size_index)
+{
+  return new MIOBuffer(size_index);
+}
+
+void
+free_MIOBuffer(MIOBuffer *b)
+{
+  delete b;
+}
+
+void
+MIOBufferAccessor::reader_for(MIOBuffer *m)
+{
+  mbuf  = m;
+  entry = m ? m->alloc_accessor(this) : nullptr;
+}
+} // namespace iocore

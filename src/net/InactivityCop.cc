@@ -1,0 +1,60 @@
+// InactivityCop: the periodic timeout walk of one net thread.
+#include "net/InactivityCop.h"
+
+#include "iocore/net/NetProcessor.h"
+
+#include "net/NetHandler.h"
+#include "net/NetStats.h"
+
+namespace iocore {
+InactivityCop::InactivityCop(NetHandler &nh) : Continuation(nh.mutex), _nh(nh)
+{
+  set_handler(&InactivityCop::check_inactivity);
+}
+
+int
+InactivityCop::check_inactivity(int event, void *data)
+{
+  (void)event;
+  (void)data;
+  EThread &t                  = _nh.thread;
+  ink_hrtime now              = EThread::get_hrtime();
+  const ink_hrtime ka_timeout = net_config().keep_alive_no_activity_timeout_in;
+
+  // Work from a fresh copy of the open list, popping as we go, so that a VC closed by a call-back
+  // below is never visited again.
+  while (UnixNetVConnection *vc = _nh.cop_list.dequeue()) {
+    (void)vc;
+  }
+  for (UnixNetVConnection *vc = _nh.open_list.head(); vc; vc = _nh.open_list.next(vc)) {
+    _nh.cop_list.enqueue(vc);
+  }
+  while (UnixNetVConnection *vc = _nh.cop_list.dequeue()) {
+    MutexTryLock lock(vc->mutex, &t);
+    if (!lock.is_locked()) {
+      continue; // busy: looked at again next period
+    }
+    if (vc->closed.load(std::memory_order_acquire)) {
+      if (vc->recursion == 0) {
+        lock.release();
+        _nh.free_netvc(vc);
+      }
+      continue;
+    }
+    ink_hrtime in_at  = vc->next_inactivity_timeout_at.load(std::memory_order_relaxed);
+    ink_hrtime act_at = vc->next_activity_timeout_at.load(std::memory_order_relaxed);
+    if (ka_timeout > 0 && _nh.keep_alive_queue.in(vc) && vc->keep_alive_since + ka_timeout < now) {
+      // An idle keep-alive connection past keep_alive_no_activity_timeout_in: closed through its SM.
+      _nh.remove_from_keep_alive_queue(vc);
+      vc->handleEvent(VC_EVENT_INACTIVITY_TIMEOUT, nullptr);
+    } else if (in_at != 0 && in_at < now) {
+      vc->handleEvent(VC_EVENT_INACTIVITY_TIMEOUT, nullptr);
+    } else if (act_at != 0 && act_at < now) {
+      vc->handleEvent(VC_EVENT_ACTIVE_TIMEOUT, nullptr);
+    }
+  }
+  _nh.manage_active_queue(nullptr, true);
+  _nh.manage_keep_alive_queue();
+  return EVENT_CONT;
+}
+} // namespace iocore

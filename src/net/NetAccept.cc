@@ -1,0 +1,248 @@
+// NetAccept: the accept loops (per-thread non-blocking and dedicated blocking), load shedding when
+// file descriptors run out or the connection limit is reached, and handing new sockets to the
+// net layer.
+#include "net/NetAccept.h"
+
+#include "net/NetHandler.h"
+#include "net/NetStats.h"
+#include "net/SocketOptions.h"
+#include "net/UnixNetVConnection.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace iocore {
+namespace {
+  /// How long accepting pauses after running out of file descriptors (libuv and nginx pause too;
+  /// ATS's dedicated loop sleeps net_throttle_delay = 50 ms). Established connections keep being
+  /// served meanwhile; the pending connection waits in the kernel's queue.
+  constexpr ink_hrtime kAcceptErrorPause = HRTIME_MSECONDS(50);
+  /// How often a listener over max_connections_in looks again for room.
+  constexpr ink_hrtime kConnectionLimitRecheck = HRTIME_MSECONDS(10);
+  /// Private event code: stop listening (sent by AcceptGroup::cancel to each thread's NetAccept).
+  constexpr int kEventCancelAccept = 60010;
+
+  bool is_shortage(int err)
+  {
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+  }
+
+  void pause_thread(ink_hrtime d)
+  {
+    ::poll(nullptr, 0, static_cast<int>(d / HRTIME_MSECONDS(1)));
+  }
+} // namespace
+
+NetAccept::NetAccept(AcceptGroup &g, int afd, EThread *t) : group(g), fd(afd), owner(t)
+{
+  ep.type  = EventIO::Type::kAccept;
+  ep.owner = this;
+  set_handler(&NetAccept::retryEvent);
+}
+
+NetAccept::~NetAccept()
+{
+  // Dedicated-mode NetAccepts share the group's socket; the group closes it.
+  if (owner != nullptr && fd >= 0) {
+    ::close(fd);
+  }
+}
+
+bool
+NetAccept::over_connection_limit() const
+{
+  int max = net_config().max_connections_in;
+  return max > 0 && net_counters().inbound_currently_open.load(std::memory_order_relaxed) >= max;
+}
+
+bool
+NetAccept::has_pending_connection() const
+{
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+bool
+NetAccept::handle_accept_error(int err)
+{
+  net_count(net_counters().accept_errors);
+  if (!group.in_error_episode.exchange(true)) {
+    std::fprintf(stderr, "iocore: accept on port %d failed: %s; pausing accepts%s (counted in accept_errors)\n", group.port,
+                 std::strerror(err), is_shortage(err) ? " until descriptors free up" : "");
+  }
+  return true;
+}
+
+void
+NetAccept::start_connection(int sock, const sockaddr *peer, EThread *t)
+{
+  if (group.in_error_episode.load(std::memory_order_relaxed)) {
+    group.in_error_episode.store(false);
+    std::fprintf(stderr, "iocore: accept on port %d recovered\n", group.port);
+  }
+  net_count(net_counters().accepts);
+  net_count(net_counters().connections_currently_open);
+  net_count(net_counters().inbound_currently_open);
+  const NetProcessor::AcceptOptions &opt = group.opt;
+  apply_socket_options(sock, opt.sockopt_flags, 0, 0);
+
+  UnixNetVConnection *vc = group.new_vc();
+  vc->fd                 = sock;
+  vc->remote_addr.assign(peer);
+  vc->options.sockopt_flags = opt.sockopt_flags;
+  vc->mutex                 = new_ProxyMutex();
+  vc->action_               = group.continuation;
+  vc->accept_object         = this;
+  vc->set_handler(&UnixNetVConnection::acceptEvent);
+  if (t != nullptr) {
+    vc->acceptEvent(EVENT_NONE, nullptr); // on its thread already, NetHandler mutex held
+  } else {
+    EThread *target = eventProcessor.assign_thread(opt.etype);
+    target->schedule_imm(vc);
+  }
+}
+
+void
+NetAccept::accept_ready_connections(NetHandler &nh)
+{
+  while (fd >= 0 && !group.cancelled.load(std::memory_order_acquire)) {
+    if (over_connection_limit()) {
+      if (!has_pending_connection()) {
+        return; // nothing waiting: the next readiness edge brings us back
+      }
+      // At max_connections_in with a connection waiting: make room by closing the oldest idle
+      // keep-alive connection of this thread; with none to close, the new connection waits in the
+      // kernel's queue until room frees.
+      if (nh.evict_oldest_keep_alive()) {
+        continue;
+      }
+      if (retry == nullptr) {
+        retry = owner->schedule_in(this, kConnectionLimitRecheck);
+      }
+      return;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    int sock      = ::accept4(fd, reinterpret_cast<sockaddr *>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (sock < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        return;
+      }
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) {
+        continue;
+      }
+      handle_accept_error(err);
+      // Edge-triggered: no new edge will come for connections already queued, so look again later.
+      if (retry == nullptr) {
+        retry = owner->schedule_in(this, kAcceptErrorPause);
+      }
+      return;
+    }
+    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), owner);
+  }
+}
+
+int
+NetAccept::retryEvent(int event, void *data)
+{
+  Event *e = static_cast<Event *>(data);
+  if (e == retry) {
+    retry = nullptr;
+  }
+  NetHandler *nh = get_NetHandler(owner);
+  if (event == kEventCancelAccept) {
+    if (retry) {
+      retry->cancel();
+      retry = nullptr;
+    }
+    if (fd >= 0) {
+      if (registered) {
+        nh->unregister_accept(fd);
+        registered = false;
+      }
+      ::close(fd);
+      fd = -1;
+    }
+    return EVENT_DONE;
+  }
+  if (nh != nullptr) {
+    accept_ready_connections(*nh);
+  }
+  return EVENT_DONE;
+}
+
+int
+NetAccept::acceptLoopEvent(int event, void *data)
+{
+  (void)event;
+  (void)data;
+  while (!group.cancelled.load(std::memory_order_acquire)) {
+    if (over_connection_limit()) {
+      pause_thread(kConnectionLimitRecheck);
+      continue;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    int sock      = ::accept4(fd, reinterpret_cast<sockaddr *>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (sock < 0) {
+      int err = errno;
+      if (group.cancelled.load(std::memory_order_acquire)) {
+        break;
+      }
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN) {
+        continue;
+      }
+      handle_accept_error(err);
+      pause_thread(kAcceptErrorPause);
+      continue;
+    }
+    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), nullptr);
+  }
+  return EVENT_DONE;
+}
+
+// --- AcceptGroup ------------------------------------------------------------------------------------------
+
+AcceptGroup::AcceptGroup(Continuation *c, const NetProcessor::AcceptOptions &o, bool is_tls) : opt(o), tls(is_tls)
+{
+  *static_cast<Action *>(this) = c;
+}
+
+AcceptGroup::~AcceptGroup()
+{
+  accepts.clear();
+  if (shared_fd >= 0) {
+    ::close(shared_fd);
+  }
+}
+
+void
+AcceptGroup::cancel(Continuation *c)
+{
+  (void)c;
+  if (cancelled.exchange(true)) {
+    return;
+  }
+  if (shared_fd >= 0) {
+    // Dedicated mode: wake the threads blocked in accept(); they see `cancelled` and return.
+    ::shutdown(shared_fd, SHUT_RDWR);
+    return;
+  }
+  for (auto &na : accepts) {
+    // Each listener is closed by its own thread (its NetHandler may be mid-pass with it).
+    na->owner->schedule_imm(na.get(), kEventCancelAccept);
+  }
+}
+
+UnixNetVConnection *
+AcceptGroup::new_vc()
+{
+  return vc_factory ? vc_factory() : UnixNetVConnection::alloc();
+}
+} // namespace iocore

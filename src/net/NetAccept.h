@@ -1,0 +1,71 @@
+// NetAccept: a listening socket and what it does with each connection. Two modes (chosen by
+// AcceptOptions::accept_threads): one non-blocking SO_REUSEPORT socket per ET_NET thread, polled by
+// that thread's NetHandler; or DEDICATED threads blocking in accept() on one socket and handing each
+// connection to a net thread round-robin. AcceptGroup is the Action returned by accept(): it owns
+// the NetAccepts, reports the port and stops listening on cancel().
+#pragma once
+
+#include "iocore/eventsystem/Continuation.h"
+#include "iocore/net/NetProcessor.h"
+
+#include "net/EventIO.h"
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+namespace iocore {
+class NetHandler;
+class AcceptGroup;
+class UnixNetVConnection;
+
+class NetAccept : public Continuation
+{
+public:
+  NetAccept(AcceptGroup &group, int fd, EThread *owner);
+  ~NetAccept() override;
+
+  /// Per-thread mode: accept until EAGAIN, the connection limit, or an fd shortage (NetHandler pass,
+  /// NetHandler mutex held).
+  void accept_ready_connections(NetHandler &nh);
+  /// Per-thread mode: timer after a pause (fd shortage or connection limit), and the cancel request.
+  int retryEvent(int event, void *data);
+  /// Dedicated mode: the blocking accept loop (runs until the group is cancelled).
+  int acceptLoopEvent(int event, void *data);
+
+  AcceptGroup &group;
+  int fd;
+  EThread *owner; ///< the net thread polling fd (per-thread mode), nullptr for dedicated mode
+  EventIO ep;
+  bool registered = false;
+  Event *retry    = nullptr;
+
+private:
+  /// Take one new socket into the net layer; false if the accept loop should stop.
+  void start_connection(int sock, const sockaddr *peer, EThread *t);
+  /// Log and count an accept() failure; true if accepting should pause.
+  bool handle_accept_error(int err);
+  bool over_connection_limit() const;
+  bool has_pending_connection() const;
+};
+
+class AcceptGroup : public Action
+{
+public:
+  AcceptGroup(Continuation *cont, const NetProcessor::AcceptOptions &opt, bool tls);
+  ~AcceptGroup() override;
+  void cancel(Continuation *c = nullptr) override;
+
+  NetProcessor::AcceptOptions opt;
+  int port = 0;
+  bool tls = false;
+  std::vector<std::unique_ptr<NetAccept>> accepts;
+  /// Dedicated mode: the one blocking socket all accept threads share (-1 in per-thread mode).
+  int shared_fd = -1;
+  /// Creates the VC for a new connection (SSLNetVConnection for TLS listeners).
+  UnixNetVConnection *(*vc_factory)() = nullptr;
+  UnixNetVConnection *new_vc();
+  /// True while an fd-shortage episode lasts (logged once per episode).
+  std::atomic<bool> in_error_episode{false};
+};
+} // namespace iocore

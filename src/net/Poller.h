@@ -1,0 +1,46 @@
+// Poller: what the NetHandler needs from the kernel's readiness API, in iocore's own terms, so tests
+// can drive readiness by hand (tests/support/FakePoller.h) while production uses epoll
+// (EpollPoller). Registrations are edge-triggered: an event is reported when readiness appears, not
+// while it lasts; the consumer keeps reading/writing until EAGAIN.
+#pragma once
+
+#include "iocore/eventsystem/Time.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace iocore {
+/// Readiness bits (both the interest and the reported events).
+enum Readiness : uint32_t {
+  kReadable = 1,
+  kWritable = 2,
+  kError    = 4, ///< EPOLLERR
+  kHangup   = 8, ///< EPOLLHUP / EPOLLRDHUP
+};
+
+/// Opaque to the poller: the NetHandler stores a pointer to its EventIO record.
+using PollToken = void *;
+
+struct PollEvent {
+  PollToken token = nullptr;
+  uint32_t ready  = 0;
+};
+
+class Poller
+{
+public:
+  virtual ~Poller() = default;
+  /// Register fd for `interest` (kReadable|kWritable), edge-triggered. 0 or -errno.
+  virtual int add(int fd, uint32_t interest, PollToken token) = 0;
+  /// Change the interest of a registered fd. 0 or -errno.
+  virtual int modify(int fd, uint32_t interest, PollToken token) = 0;
+  /// Unregister fd (before it is closed). 0 or -errno.
+  virtual int remove(int fd) = 0;
+  /// Wait up to timeout (0: do not block) and fill `out`. Number of events, or -errno.
+  virtual int wait(ink_hrtime timeout, std::span<PollEvent> out) = 0;
+};
+
+/// The production poller: epoll in edge-triggered mode.
+std::unique_ptr<Poller> make_epoll_poller();
+} // namespace iocore

@@ -1,0 +1,41 @@
+// UnixNetProcessor: netProcessor's implementation — installs the per-thread NetHandlers, opens
+// listeners (NetAccept) and starts outgoing connections (connect_re).
+#pragma once
+
+#include "iocore/net/NetProcessor.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace iocore {
+class AcceptGroup;
+class UnixNetVConnection;
+
+class UnixNetProcessor : public NetProcessor
+{
+public:
+  UnixNetProcessor();
+  ~UnixNetProcessor() override;
+
+  Action *accept(Continuation *cont, const AcceptOptions &opt) override;
+  Action *connect_re(Continuation *cont, const sockaddr *addr, const NetVCOptions *opt = nullptr) override;
+  int start(int n_net_threads_unused = 0) override;
+
+protected:
+  /// The connection object for this processor's connections (TLS subclasses return theirs).
+  virtual UnixNetVConnection *allocate_vc();
+  virtual bool is_tls() const { return false; }
+  /// Accept with an explicit VC factory (used by the TLS processor).
+  Action *accept_internal(Continuation *cont, const AcceptOptions &opt, UnixNetVConnection *(*factory)());
+  /// connect_re on a VC allocated by the caller.
+  Action *connect_vc(Continuation *cont, UnixNetVConnection *vc, const sockaddr *addr, const NetVCOptions *opt);
+
+private:
+  std::mutex _groups_mutex;
+  std::vector<std::unique_ptr<AcceptGroup>> _groups;
+};
+
+/// Whether netProcessor.start() has installed NetHandlers on the current event threads.
+bool net_started();
+} // namespace iocore

@@ -1,0 +1,1074 @@
+// UnixNetVConnection: the VConnection operations, the read and write algorithms of the seed
+// (read_from_net, write_to_net_io, load_buffer_and_write), the call-back helpers with the recursion
+// counter, timeouts, and the accept / connect / migrate paths.
+#include "net/UnixNetVConnection.h"
+
+#include "iocore/eventsystem/Continuation.h"
+#include "iocore/eventsystem/EventProcessor.h"
+#include "iocore/net/NetProcessor.h"
+
+#include "eventsystem/ClassAllocator.h"
+#include "net/NetAccept.h"
+#include "net/NetHandler.h"
+#include "net/NetStats.h"
+#include "net/SocketOptions.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+namespace iocore {
+namespace {
+  ClassAllocator<UnixNetVConnection> &vc_allocator()
+  {
+    static ClassAllocator<UnixNetVConnection> a;
+    return a;
+  }
+
+  std::atomic<uint64_t> g_next_connection_id{1};
+
+  /// Private event code: retry a partial out-of-band send.
+  constexpr int kEventOOBRetry        = 60001;
+  constexpr ink_hrtime kOOBRetryDelay = HRTIME_MSECONDS(10);
+
+  bool is_would_block(int64_t r)
+  {
+    return r == -EAGAIN || r == -EWOULDBLOCK || r == -ENOTCONN || r == -EINPROGRESS;
+  }
+} // namespace
+
+UnixNetVConnection::UnixNetVConnection()
+{
+  set_handler(&UnixNetVConnection::startEvent);
+  read.vio.vc_server  = this;
+  write.vio.vc_server = this;
+  ep.type             = EventIO::Type::kVConnection;
+  ep.owner            = this;
+  id                  = g_next_connection_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+UnixNetVConnection::~UnixNetVConnection() = default;
+
+UnixNetVConnection *
+UnixNetVConnection::alloc()
+{
+  return vc_allocator().alloc();
+}
+
+void
+UnixNetVConnection::free_thread(EThread *t)
+{
+  (void)t;
+  vc_allocator().free(this);
+}
+
+void
+UnixNetVConnection::assert_owner_thread() const
+{
+#ifndef NDEBUG
+  if (thread != nullptr && this_ethread() != thread) {
+    std::fprintf(stderr, "iocore: UnixNetVConnection %llu used off its own thread\n", static_cast<unsigned long long>(id));
+    std::abort();
+  }
+#endif
+}
+
+// --- VConnection operations --------------------------------------------------------------------------
+
+VIO *
+UnixNetVConnection::do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf)
+{
+  bool stopping = c == nullptr && nbytes == 0 && buf == nullptr;
+  if (closed.load(std::memory_order_acquire) && !stopping) {
+    std::fprintf(stderr, "iocore: do_io_read on a closed connection\n");
+    return nullptr;
+  }
+  read.vio.op        = stopping ? VIO::NONE : VIO::READ;
+  read.vio.mutex     = c ? c->mutex : mutex;
+  read.vio._cont     = c;
+  read.vio.nbytes    = nbytes;
+  read.vio.ndone     = 0;
+  read.vio.vc_server = this;
+  if (buf) {
+    read.vio.buffer.writer_for(buf);
+    if (!read.enabled.load(std::memory_order_relaxed)) {
+      read.vio.reenable();
+    }
+  } else {
+    read.vio.buffer.clear();
+    read.enabled.store(false, std::memory_order_relaxed);
+  }
+  return &read.vio;
+}
+
+VIO *
+UnixNetVConnection::do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *reader, bool owner)
+{
+  bool stopping = c == nullptr && nbytes == 0 && reader == nullptr;
+  if (owner) {
+    std::fprintf(stderr, "iocore: do_io_write with owner = true is not supported\n");
+    std::abort();
+  }
+  if (closed.load(std::memory_order_acquire) && !stopping) {
+    std::fprintf(stderr, "iocore: do_io_write on a closed connection\n");
+    return nullptr;
+  }
+  write.vio.op        = stopping ? VIO::NONE : VIO::WRITE;
+  write.vio.mutex     = c ? c->mutex : mutex;
+  write.vio._cont     = c;
+  write.vio.nbytes    = nbytes;
+  write.vio.ndone     = 0;
+  write.vio.vc_server = this;
+  if (reader) {
+    write.vio.buffer.reader_for(reader);
+    if (nbytes != 0 && !write.enabled.load(std::memory_order_relaxed)) {
+      write.vio.reenable();
+    }
+  } else {
+    write.vio.buffer.clear();
+    write.enabled.store(false, std::memory_order_relaxed);
+  }
+  return &write.vio;
+}
+
+void
+UnixNetVConnection::do_io_close(int alerrno)
+{
+  read.enabled.store(false, std::memory_order_relaxed);
+  write.enabled.store(false, std::memory_order_relaxed);
+  // The caller may free its continuation and buffers as soon as this returns: forget them now. The
+  // VIO mutexes stay (the owner thread still try-locks them before looking at `closed`).
+  for (NetState *s : {&read, &write}) {
+    s->vio.buffer.clear();
+    s->vio.nbytes = 0;
+    s->vio.op     = VIO::NONE;
+    s->vio._cont  = nullptr;
+  }
+  if (alerrno != -1 && alerrno != 0) {
+    lerrno = alerrno;
+  }
+  if (oob.retry && is_owner_thread()) {
+    cancel_OOB();
+  }
+  oob.cont = nullptr;
+
+  EThread *t       = this_ethread();
+  NetHandler *h    = nh;
+  bool on_owner    = thread == nullptr || t == thread;
+  bool nh_is_ours  = h != nullptr && h->mutex->thread_holding.load(std::memory_order_relaxed) == t;
+  bool nh_lockable = h != nullptr && (nh_is_ours || (on_owner && h->mutex->try_acquire(t)));
+  // `recursion` is owner-thread state: only the owner may look at it.
+  bool in_callback  = on_owner && recursion > 0;
+  bool close_inline = on_owner && !in_callback && (h == nullptr || nh_lockable);
+
+  if (close_inline) {
+    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    if (h) {
+      h->free_netvc(this);
+      if (!nh_is_ours) {
+        h->mutex->release();
+      }
+    } else {
+      free_thread(t);
+    }
+    return;
+  }
+  if (nh_lockable && !nh_is_ours) {
+    h->mutex->release();
+  }
+  if (in_callback || h == nullptr) {
+    // Inside a call-back on this VC: the unwinding signal_and_update frees it.
+    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    return;
+  }
+  // Another thread (or the owner while a foreign thread holds the NetHandler lock): hand the VC to
+  // its owner through the enable list so it is freed promptly, not at the next InactivityCop pass.
+  // The in_enabled_list flag is claimed before `closed` is published, so an owner that sees `closed`
+  // waits for this push to land before freeing (see NetHandler::free_netvc).
+  bool push = !read.in_enabled_list.exchange(true, std::memory_order_acq_rel);
+  closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+  if (push) {
+    h->push_enable(read, this);
+  } else {
+    h->signal_activity();
+  }
+}
+
+void
+UnixNetVConnection::do_io_shutdown(ShutdownHowTo_t howto)
+{
+  auto shut = [this](NetState &s, uint8_t flag) {
+    s.enabled.store(false, std::memory_order_relaxed);
+    s.vio.buffer.clear();
+    s.vio.nbytes = 0;
+    s.vio._cont  = nullptr;
+    shutdown_flags |= flag;
+  };
+  switch (howto) {
+  case IO_SHUTDOWN_READ:
+    ::shutdown(fd, SHUT_RD);
+    shut(read, kShutdownRead);
+    break;
+  case IO_SHUTDOWN_WRITE:
+    ::shutdown(fd, SHUT_WR);
+    shut(write, kShutdownWrite);
+    break;
+  case IO_SHUTDOWN_READWRITE:
+    ::shutdown(fd, SHUT_RDWR);
+    shut(read, kShutdownRead);
+    shut(write, kShutdownWrite);
+    break;
+  }
+}
+
+// --- Enabling -------------------------------------------------------------------------------------------
+
+ink_hrtime
+UnixNetVConnection::effective_inactivity_timeout() const
+{
+  return inactivity_timeout_in.value_or(net_config().default_inactivity_timeout);
+}
+
+void
+UnixNetVConnection::net_activity()
+{
+  ink_hrtime t = effective_inactivity_timeout();
+  next_inactivity_timeout_at.store(t > 0 ? thread->now() + t : 0, std::memory_order_relaxed);
+}
+
+void
+UnixNetVConnection::set_enabled(NetState &s)
+{
+  s.enabled.store(true, std::memory_order_relaxed);
+  ink_hrtime t = effective_inactivity_timeout();
+  if (t > 0 && next_inactivity_timeout_at.load(std::memory_order_relaxed) == 0) {
+    ink_hrtime now = thread ? thread->now() : ink_get_hrtime();
+    next_inactivity_timeout_at.store(now + t, std::memory_order_relaxed);
+  }
+}
+
+void
+UnixNetVConnection::reenable_with_nh_locked(NetState &s)
+{
+  if (s.triggered) {
+    nh->ready_list(s.dir).in_or_enqueue(this);
+  } else {
+    nh->ready_list(s.dir).remove(this);
+  }
+}
+
+void
+UnixNetVConnection::reenable(VIO *vio)
+{
+  NetState &s = state_of(*vio);
+  if (s.enabled.load(std::memory_order_relaxed)) {
+    return;
+  }
+  set_enabled(s);
+  if (thread == nullptr || nh == nullptr || closed.load(std::memory_order_acquire)) {
+    return; // not on a net thread yet: the IO starts when it joins one
+  }
+  EThread *t = this_ethread();
+  if (t == thread) {
+    // On the owner thread the lists may be touched directly when the NetHandler lock is ours or free.
+    if (nh->mutex->thread_holding.load(std::memory_order_relaxed) == t) {
+      reenable_with_nh_locked(s);
+      return;
+    }
+    MutexTryLock lock(nh->mutex, t);
+    if (lock.is_locked()) {
+      reenable_with_nh_locked(s);
+      return;
+    }
+  }
+  // Another thread, or the lock is busy: the owner picks it up from the enable list (and is woken).
+  if (!s.in_enabled_list.exchange(true, std::memory_order_acq_rel)) {
+    nh->push_enable(s, this);
+  } else {
+    nh->signal_activity();
+  }
+}
+
+void
+UnixNetVConnection::reenable_re(VIO *vio)
+{
+  NetState &s = state_of(*vio);
+  if (thread == nullptr || nh == nullptr) {
+    return;
+  }
+  EThread *t = this_ethread();
+  if (t != thread || nh->mutex->thread_holding.load(std::memory_order_relaxed) != t) {
+    reenable(vio);
+    return;
+  }
+  set_enabled(s);
+  if (!s.triggered) {
+    nh->ready_list(s.dir).remove(this);
+    return;
+  }
+  // Inside a net call-back on the owner thread: do the IO now, on this stack (the "re" of the name:
+  // the continuation may be called back before reenable_re returns).
+  if (s.dir == Direction::kRead) {
+    net_read_io(*nh);
+  } else {
+    write_to_net_io(*nh);
+  }
+}
+
+void
+UnixNetVConnection::reschedule(NetState &s)
+{
+  if (s.triggered && s.enabled.load(std::memory_order_relaxed)) {
+    nh->ready_list(s.dir).in_or_enqueue(this);
+  } else {
+    nh->ready_list(s.dir).remove(this);
+  }
+}
+
+void
+UnixNetVConnection::disable(NetState &s)
+{
+  NetState &other = s.dir == Direction::kRead ? write : read;
+  if (!other.enabled.load(std::memory_order_relaxed)) {
+    // Nothing is wanted in either direction: the inactivity clock stops (and restarts on reenable).
+    next_inactivity_timeout_at.store(0, std::memory_order_relaxed);
+  }
+  s.enabled.store(false, std::memory_order_relaxed);
+  if (nh) {
+    nh->ready_list(s.dir).remove(this);
+  }
+}
+
+// --- Call-backs -------------------------------------------------------------------------------------------
+
+SignalResult
+UnixNetVConnection::signal_and_update(NetState &s, int event)
+{
+  ++recursion;
+  if (Continuation *c = s.vio._cont) {
+    c->handleEvent(event, &s.vio);
+  } else if (event == VC_EVENT_EOS || event == VC_EVENT_ERROR || event == VC_EVENT_ACTIVE_TIMEOUT ||
+             event == VC_EVENT_INACTIVITY_TIMEOUT) {
+    // Nobody to tell: an orphaned connection closes itself.
+    closed.store(1, std::memory_order_release);
+  }
+  if (--recursion == 0 && closed.load(std::memory_order_acquire)) {
+    nh->free_netvc(this);
+    return SignalResult::kClosed;
+  }
+  return SignalResult::kContinue;
+}
+
+SignalResult
+UnixNetVConnection::signal_done(NetState &s, int event)
+{
+  disable(s);
+  if (signal_and_update(s, event) == SignalResult::kClosed) {
+    return SignalResult::kClosed;
+  }
+  reschedule(s);
+  return SignalResult::kContinue;
+}
+
+SignalResult
+UnixNetVConnection::signal_error(NetState &s, int err)
+{
+  lerrno = err;
+  return signal_done(s, VC_EVENT_ERROR);
+}
+
+// --- The read path -------------------------------------------------------------------------------------
+
+void
+UnixNetVConnection::net_read_io(NetHandler &h)
+{
+  read_from_net(h);
+}
+
+void
+UnixNetVConnection::read_from_net(NetHandler &h)
+{
+  NetState &s = read;
+  MutexTryLock lock(s.vio.mutex, thread);
+  if (!lock.is_locked()) {
+    h.note_lock_miss();
+    reschedule(s);
+    return;
+  }
+  if (closed.load(std::memory_order_acquire)) {
+    if (recursion == 0) {
+      lock.release();
+      h.free_netvc(this);
+    }
+    return;
+  }
+  MIOBuffer *writer = s.vio.buffer.writer();
+  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::READ || writer == nullptr) {
+    disable(s);
+    return;
+  }
+  if (socket_error != 0) {
+    s.triggered = false;
+    (void)signal_error(s, socket_error);
+    return;
+  }
+  int64_t ntodo = s.vio.ntodo();
+  if (ntodo <= 0) {
+    disable(s);
+    return;
+  }
+  // write_avail() may add a block; it is 0 while unread data is above the water mark (backpressure).
+  int64_t toread = std::min(writer->write_avail(), ntodo);
+  if (toread > 0) {
+    int64_t total_read = 0;
+    int64_t last       = 0;
+    IOBufferBlock *b   = writer->first_write_block();
+    int64_t attempted  = 0;
+    do {
+      iovec iov[NET_MAX_IOV];
+      int niov  = 0;
+      attempted = 0;
+      while (b != nullptr && niov < NET_MAX_IOV) {
+        int64_t a    = b->write_avail();
+        int64_t togo = toread - total_read - attempted;
+        if (a > 0) {
+          a                  = std::min(a, togo);
+          iov[niov].iov_base = b->end();
+          iov[niov].iov_len  = static_cast<size_t>(a);
+          attempted += a;
+          ++niov;
+          if (a >= togo) {
+            break;
+          }
+        }
+        b = b->next.get();
+      }
+      if (niov == 0) {
+        break;
+      }
+      ssize_t n = niov == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, niov);
+      net_count(net_counters().calls_to_read);
+      h.note_io();
+      if (n <= 0) {
+        last = n == 0 ? 0 : -errno;
+        break;
+      }
+      total_read += n;
+      last = n;
+    } while (last == attempted && total_read < toread);
+
+    if (total_read <= 0) {
+      s.triggered = false;
+      h.read_ready_list.remove(this);
+      if (is_would_block(last)) {
+        net_count(net_counters().calls_to_read_nodata);
+        return;
+      }
+      if (last == 0) {
+        (void)signal_done(s, VC_EVENT_EOS);
+        return;
+      }
+      (void)signal_error(s, static_cast<int>(-last));
+      return;
+    }
+    net_count(net_counters().read_bytes, total_read);
+    writer->fill(total_read);
+    s.vio.ndone += total_read;
+    net_activity();
+    if (s.vio.ntodo() <= 0) {
+      (void)signal_done(s, VC_EVENT_READ_COMPLETE);
+      return;
+    }
+    if (signal_and_update(s, VC_EVENT_READ_READY) == SignalResult::kClosed) {
+      return;
+    }
+    if (lock.get_mutex() != s.vio.mutex.get()) {
+      // The continuation changed the VIO's mutex: the one held here no longer protects the VIO.
+      reschedule(s);
+      return;
+    }
+  }
+  writer = s.vio.buffer.writer();
+  if (s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0) {
+    // Full buffer or nothing wanted: stop without an event; the SM reenables after consuming.
+    disable(s);
+    return;
+  }
+  reschedule(s);
+}
+
+// --- The write path ------------------------------------------------------------------------------------
+
+void
+UnixNetVConnection::write_to_net_io(NetHandler &h)
+{
+  NetState &s = write;
+  MutexTryLock lock(s.vio.mutex, thread);
+  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
+    h.note_lock_miss();
+    reschedule(s);
+    return;
+  }
+  // Seed, "there is no way to determine if the VC is closed asynchronously": ATS's write path does
+  // not check `closed` here; a VC closed from another thread must not be written to (see
+  // NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
+  if (closed.load(std::memory_order_acquire)) {
+    if (recursion == 0) {
+      lock.release();
+      h.free_netvc(this);
+    }
+    return;
+  }
+  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::WRITE || s.vio.buffer.reader() == nullptr) {
+    disable(s);
+    return;
+  }
+  if (socket_error != 0) {
+    s.triggered = false;
+    (void)signal_error(s, socket_error);
+    return;
+  }
+  int64_t ntodo = s.vio.ntodo();
+  if (ntodo <= 0) {
+    disable(s);
+    return;
+  }
+  MIOBufferAccessor &buf = s.vio.buffer;
+  int64_t towrite        = std::min(buf.reader()->read_avail(), ntodo);
+  bool signalled         = false;
+
+  // Ask the SM to top up first when the buffer cannot finish the VIO and is at or below its water
+  // mark (with the default water mark: empty). API.md: a writer that only adds data when asked
+  // never stalls; all of nbytes already buffered gets no WRITE_READY, only WRITE_COMPLETE.
+  if (towrite != ntodo && !buf.writer()->high_water()) {
+    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
+      return;
+    }
+    if (lock.get_mutex() != s.vio.mutex.get()) {
+      reschedule(s);
+      return;
+    }
+    ntodo = s.vio.ntodo();
+    if (ntodo <= 0 || !s.enabled.load(std::memory_order_relaxed) || buf.reader() == nullptr) {
+      disable(s);
+      return;
+    }
+    signalled = true;
+    towrite   = std::min(buf.reader()->read_avail(), ntodo);
+  }
+  if (towrite <= 0) {
+    disable(s);
+    return;
+  }
+
+  int needs             = 0;
+  int64_t total_written = 0;
+  int64_t r             = load_buffer_and_write(towrite, buf, total_written, needs);
+  h.note_io();
+
+  if (total_written <= 0) {
+    if (is_would_block(r)) {
+      net_count(net_counters().calls_to_write_nodata);
+      if (needs & EVENTIO_WRITE) {
+        s.triggered = false;
+        h.write_ready_list.remove(this);
+      }
+      if (needs & EVENTIO_READ) {
+        read.triggered = false;
+        h.read_ready_list.remove(this);
+      }
+      return;
+    }
+    s.triggered = false;
+    (void)signal_error(s, r < 0 ? static_cast<int>(-r) : EPIPE);
+    return;
+  }
+
+  net_count(net_counters().write_bytes, total_written);
+  s.vio.ndone += total_written;
+  net_activity();
+  if (is_would_block(r)) {
+    s.triggered = false; // the kernel's buffer filled up part way
+  }
+  int wbe_event = write_buffer_empty_event;
+  if (!buf.reader()->is_read_avail_more_than(0)) {
+    write_buffer_empty_event = 0;
+  }
+  if (s.vio.ntodo() <= 0) {
+    (void)signal_done(s, VC_EVENT_WRITE_COMPLETE);
+    return;
+  }
+  int event = 0;
+  if (!signalled || !buf.writer()->high_water()) {
+    event = VC_EVENT_WRITE_READY;
+  } else if (wbe_event != write_buffer_empty_event) {
+    event = wbe_event; // the write-buffer-empty trap fired and nothing else is being sent
+  }
+  if (event != 0) {
+    if (signal_and_update(s, event) == SignalResult::kClosed) {
+      return;
+    }
+    // Seed: the mutex may change in the write-buffer-empty call-back too; ATS only checks after
+    // WRITE_READY. Checked for every event here.
+    if (lock.get_mutex() != s.vio.mutex.get()) {
+      reschedule(s);
+      return;
+    }
+  }
+  if (needs & EVENTIO_READ) {
+    reschedule(read);
+  }
+  if (buf.reader() == nullptr || !buf.reader()->is_read_avail_more_than(0)) {
+    disable(s); // drained: the SM reenables after adding data
+    return;
+  }
+  reschedule(s);
+}
+
+int64_t
+UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs)
+{
+  IOBufferReader *reader = buf.reader();
+  int64_t r              = 0;
+  while (total_written < towrite) {
+    iovec iov[NET_MAX_IOV];
+    int niov          = 0;
+    int64_t attempted = 0;
+    IOBufferBlock *b  = reader->block.get();
+    int64_t offset    = reader->start_offset;
+    while (b != nullptr && niov < NET_MAX_IOV && attempted < towrite - total_written) {
+      int64_t len = b->read_avail() - offset;
+      if (len <= 0) {
+        offset = -len;
+        b      = b->next.get();
+        continue;
+      }
+      len                = std::min(len, towrite - total_written - attempted);
+      iov[niov].iov_base = b->start() + offset;
+      iov[niov].iov_len  = static_cast<size_t>(len);
+      attempted += len;
+      ++niov;
+      offset = 0;
+      b      = b->next.get();
+    }
+    if (niov == 0) {
+      break;
+    }
+    ssize_t n;
+    if (niov == 1) {
+      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov    = iov;
+      msg.msg_iovlen = static_cast<size_t>(niov);
+      n              = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    }
+    net_count(net_counters().calls_to_write);
+    if (n < 0) {
+      r = -errno;
+      break;
+    }
+    reader->consume(n);
+    total_written += n;
+    r = n;
+    if (n < attempted) {
+      break; // the socket buffer is full
+    }
+  }
+  needs |= EVENTIO_WRITE;
+  return r;
+}
+
+// --- Timeouts ------------------------------------------------------------------------------------------
+
+void
+UnixNetVConnection::set_inactivity_timeout(ink_hrtime timeout_in)
+{
+  inactivity_timeout_in = std::max<ink_hrtime>(timeout_in, 0);
+  bool wanted           = read.enabled.load(std::memory_order_relaxed) || write.enabled.load(std::memory_order_relaxed);
+  ink_hrtime now        = thread ? thread->now() : ink_get_hrtime();
+  next_inactivity_timeout_at.store(timeout_in > 0 && wanted ? now + timeout_in : 0, std::memory_order_relaxed);
+}
+
+void
+UnixNetVConnection::set_active_timeout(ink_hrtime timeout_in)
+{
+  active_timeout_in = std::max<ink_hrtime>(timeout_in, 0);
+  ink_hrtime now    = thread ? thread->now() : ink_get_hrtime();
+  next_activity_timeout_at.store(timeout_in > 0 ? now + timeout_in : 0, std::memory_order_relaxed);
+}
+
+void
+UnixNetVConnection::cancel_inactivity_timeout()
+{
+  inactivity_timeout_in = 0;
+  next_inactivity_timeout_at.store(0, std::memory_order_relaxed);
+}
+
+void
+UnixNetVConnection::cancel_active_timeout()
+{
+  active_timeout_in = 0;
+  next_activity_timeout_at.store(0, std::memory_order_relaxed);
+}
+
+ink_hrtime
+UnixNetVConnection::get_inactivity_timeout()
+{
+  return effective_inactivity_timeout();
+}
+
+ink_hrtime
+UnixNetVConnection::get_active_timeout()
+{
+  return active_timeout_in;
+}
+
+int
+UnixNetVConnection::mainEvent(int event, void *data)
+{
+  assert_owner_thread();
+  if (event == kEventOOBRetry) {
+    oob.retry = nullptr;
+    if (oob.cont != nullptr) {
+      std::string pending = std::move(oob.data);
+      Continuation *c     = oob.cont;
+      oob.cont            = nullptr;
+      send_OOB(c, pending.data(), static_cast<int>(pending.size()));
+    }
+    return EVENT_DONE;
+  }
+  (void)data;
+  MutexTryLock hlock(nh->mutex, thread);
+  MutexTryLock rlock(read.vio.mutex ? read.vio.mutex : thread->mutex, thread);
+  MutexTryLock wlock(write.vio.mutex ? write.vio.mutex : thread->mutex, thread);
+  if (!hlock.is_locked() || !rlock.is_locked() || !wlock.is_locked() ||
+      (read.vio.mutex && rlock.get_mutex() != read.vio.mutex.get()) ||
+      (write.vio.mutex && wlock.get_mutex() != write.vio.mutex.get())) {
+    return EVENT_CONT; // the InactivityCop tries again on its next pass
+  }
+  if (closed.load(std::memory_order_acquire)) {
+    rlock.release();
+    wlock.release();
+    nh->free_netvc(this);
+    return EVENT_DONE;
+  }
+  bool inactivity                   = event == VC_EVENT_INACTIVITY_TIMEOUT || event == EVENT_IMMEDIATE;
+  int signal_event                  = inactivity ? VC_EVENT_INACTIVITY_TIMEOUT : VC_EVENT_ACTIVE_TIMEOUT;
+  std::atomic<ink_hrtime> &deadline = inactivity ? next_inactivity_timeout_at : next_activity_timeout_at;
+  deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
+  net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
+
+  Continuation *writer_cont = write.vio._cont;
+  Continuation *reader_cont = nullptr;
+  bool told                 = false;
+  if (read.vio.op == VIO::READ && !(shutdown_flags & kShutdownRead)) {
+    reader_cont = read.vio._cont;
+    told        = true;
+    if (signal_and_update(read, signal_event) == SignalResult::kClosed) {
+      return EVENT_DONE;
+    }
+  }
+  // The write side is told too unless the read side's continuation re-armed the timeout, closed the
+  // VC, is the same continuation, or replaced the write continuation meanwhile.
+  if (deadline.load(std::memory_order_relaxed) == 0 && !closed.load(std::memory_order_acquire) && write.vio.op == VIO::WRITE &&
+      !(shutdown_flags & kShutdownWrite) && reader_cont != write.vio._cont && writer_cont == write.vio._cont) {
+    told = true;
+    if (signal_and_update(write, signal_event) == SignalResult::kClosed) {
+      return EVENT_DONE;
+    }
+  }
+  if (!told && action_.continuation == nullptr) {
+    // No VIO and nobody to tell: nothing will ever close this connection but us.
+    closed.store(1, std::memory_order_release);
+    rlock.release();
+    wlock.release();
+    nh->free_netvc(this);
+  }
+  return EVENT_DONE;
+}
+
+// --- Queues ----------------------------------------------------------------------------------------------
+
+void
+UnixNetVConnection::add_to_keep_alive_queue()
+{
+  assert_owner_thread();
+  MutexLock lock(nh->mutex, thread);
+  nh->add_to_keep_alive_queue(this);
+}
+
+void
+UnixNetVConnection::remove_from_keep_alive_queue()
+{
+  if (nh == nullptr) {
+    return;
+  }
+  assert_owner_thread();
+  MutexLock lock(nh->mutex, thread);
+  nh->remove_from_keep_alive_queue(this);
+}
+
+bool
+UnixNetVConnection::add_to_active_queue()
+{
+  assert_owner_thread();
+  MutexLock lock(nh->mutex, thread);
+  return nh->add_to_active_queue(this);
+}
+
+void
+UnixNetVConnection::remove_from_active_queue()
+{
+  if (nh == nullptr) {
+    return;
+  }
+  assert_owner_thread();
+  MutexLock lock(nh->mutex, thread);
+  nh->remove_from_active_queue(this);
+}
+
+// --- Out-of-band data ------------------------------------------------------------------------------------
+
+Action *
+UnixNetVConnection::send_OOB(Continuation *cont, char *buf, int len)
+{
+  assert_owner_thread();
+  ssize_t n = ::send(fd, buf, static_cast<size_t>(len), MSG_OOB | MSG_NOSIGNAL);
+  if (n == len) {
+    cont->handleEvent(VC_EVENT_OOB_COMPLETE, nullptr);
+    return ACTION_RESULT_DONE;
+  }
+  if (n == 0) {
+    cont->handleEvent(VC_EVENT_EOS, nullptr);
+    return ACTION_RESULT_DONE;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN) {
+    lerrno = errno;
+    cont->handleEvent(VC_EVENT_ERROR, nullptr);
+    return ACTION_RESULT_DONE;
+  }
+  std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+  oob.cont         = cont;
+  oob.data.assign(buf + sent, static_cast<std::size_t>(len) - sent);
+  oob.retry = thread->schedule_in(this, kOOBRetryDelay, kEventOOBRetry);
+  return oob.retry;
+}
+
+void
+UnixNetVConnection::cancel_OOB()
+{
+  if (oob.retry != nullptr) {
+    oob.retry->cancel();
+    oob.retry = nullptr;
+  }
+  oob.cont = nullptr;
+  oob.data.clear();
+}
+
+// --- Accept, connect, migrate ---------------------------------------------------------------------------
+
+void
+UnixNetVConnection::set_local_addr()
+{
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) == 0) {
+    local_addr.assign(reinterpret_cast<sockaddr *>(&ss));
+  }
+}
+
+int
+UnixNetVConnection::acceptEvent(int event, void *data)
+{
+  (void)event;
+  EThread *t    = this_ethread();
+  Event *e      = static_cast<Event *>(data);
+  NetHandler *h = get_NetHandler(t);
+  MutexTryLock lock(h->mutex, t);
+  if (!lock.is_locked()) {
+    if (e) {
+      e->schedule_in(kLockRetryDelay);
+    } else {
+      t->schedule_in(this, kLockRetryDelay);
+    }
+    return EVENT_CONT;
+  }
+  if (nh == nullptr) {
+    // First call: join this thread's NetHandler.
+    thread = t;
+    if (h->start_io(this) < 0) {
+      h->free_netvc(this);
+      return EVENT_DONE;
+    }
+    h->start_cop(this);
+    // Data may already wait on the socket (TS-3714): try a read as soon as one is wanted.
+    read.triggered = true;
+    set_local_addr();
+  }
+  if (action_.cancelled.load(std::memory_order_acquire) ||
+      (accept_object != nullptr && accept_object->group.cancelled.load(std::memory_order_acquire))) {
+    h->free_netvc(this);
+    return EVENT_DONE;
+  }
+  Continuation *acceptor = action_.continuation;
+  MutexTryLock alock(acceptor->mutex ? acceptor->mutex : mutex, t);
+  if (!alock.is_locked()) {
+    // The acceptor is busy on another thread: the call-back is retried, never dropped.
+    if (e) {
+      e->schedule_in(kLockRetryDelay);
+    } else {
+      t->schedule_in(this, kLockRetryDelay);
+    }
+    return EVENT_CONT;
+  }
+  set_handler(&UnixNetVConnection::mainEvent);
+  ++recursion;
+  acceptor->handleEvent(NET_EVENT_ACCEPT, this);
+  if (--recursion == 0 && closed.load(std::memory_order_acquire)) {
+    alock.release();
+    h->free_netvc(this);
+  }
+  return EVENT_DONE;
+}
+
+int
+UnixNetVConnection::startEvent(int event, void *data)
+{
+  (void)event;
+  Event *e      = static_cast<Event *>(data);
+  EThread *t    = e->ethread;
+  NetHandler *h = get_NetHandler(t);
+  MutexTryLock lock(h->mutex, t);
+  if (!lock.is_locked()) {
+    e->schedule_in(kLockRetryDelay);
+    return EVENT_CONT;
+  }
+  if (action_.cancelled.load(std::memory_order_acquire)) {
+    free_thread(t);
+    return EVENT_DONE;
+  }
+  (void)connectUp(t);
+  return EVENT_DONE;
+}
+
+ConnectResult
+UnixNetVConnection::connectUp(EThread *t)
+{
+  thread         = t;
+  NetHandler *h  = get_NetHandler(t);
+  NetConfig &cfg = net_config();
+  int res        = 0;
+  if (cfg.throttle_connections > 0 &&
+      net_counters().connections_currently_open.load(std::memory_order_relaxed) >= cfg.throttle_connections) {
+    net_count(net_counters().throttled);
+    res = -ENET_THROTTLING;
+  } else {
+    options.ip_family = remote_addr.family();
+    res               = open_socket_for_connect(options, remote_addr, fd);
+    if (res == 0) {
+      res = h->start_io(this);
+      if (res == 0 && ::connect(fd, &remote_addr.sa, remote_addr.size()) < 0 && errno != EINPROGRESS) {
+        res = -errno;
+      }
+    }
+  }
+  if (res != 0) {
+    net_count(net_counters().connect_failures);
+    lerrno = -res;
+    if (nh) {
+      h->stop_io(this);
+    }
+    if (fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    action_.continuation->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(res)));
+    free_thread(t);
+    return ConnectResult::kFailure;
+  }
+  net_count(net_counters().connections_currently_open);
+  net_count(net_counters().connects);
+  set_handler(&UnixNetVConnection::mainEvent);
+  h->start_cop(this);
+  set_local_addr();
+  ++recursion;
+  action_.continuation->handleEvent(NET_EVENT_OPEN, this);
+  if (--recursion == 0 && closed.load(std::memory_order_acquire)) {
+    h->free_netvc(this);
+  }
+  return ConnectResult::kSuccess;
+}
+
+int
+UnixNetVConnection::populate(int sock, Continuation *c)
+{
+  EThread *t    = this_ethread();
+  NetHandler *h = get_NetHandler(t);
+  if (h == nullptr) {
+    return -EINVAL;
+  }
+  MutexTryLock lock(h->mutex, t);
+  if (!lock.is_locked()) {
+    return -EAGAIN;
+  }
+  thread = t;
+  fd     = sock;
+  mutex  = c->mutex ? c->mutex : new_ProxyMutex();
+  if (int r = h->start_io(this); r < 0) {
+    fd = -1;
+    return r;
+  }
+  set_handler(&UnixNetVConnection::mainEvent);
+  h->start_cop(this);
+  // The old thread may have consumed the readiness edges: look for data and room at once.
+  read.triggered  = true;
+  write.triggered = true;
+  return 0;
+}
+
+UnixNetVConnection *
+UnixNetVConnection::migrateToCurrentThread(Continuation *c, EThread *t)
+{
+  NetHandler *target = get_NetHandler(t);
+  if (t == nullptr || this_ethread() != t || target == nullptr) {
+    return nullptr;
+  }
+  if (nh == target) {
+    return this;
+  }
+  // The caller holds this VC's VIO mutexes (it is the state machine), so the old owner is not
+  // doing IO on the socket now. Stop the old thread polling it before the new one starts.
+  int sock = fd;
+  if (nh != nullptr && sock >= 0) {
+    nh->poller->remove(sock);
+  }
+  fd = -1;
+
+  UnixNetVConnection *nvc = alloc();
+  nvc->options            = options;
+  nvc->remote_addr        = remote_addr;
+  nvc->local_addr         = local_addr;
+  nvc->is_outbound        = is_outbound;
+  nvc->action_            = action_;
+  int r                   = nvc->populate(sock, c);
+  if (r != 0) {
+    // Put the socket back so that closing the old VC closes it.
+    fd = sock;
+    if (nh != nullptr) {
+      nh->poller->add(sock, kReadable | kWritable, &ep);
+    }
+    nvc->free_thread(t);
+    do_io_close();
+    return nullptr;
+  }
+  do_io_close();
+  return nvc;
+}
+} // namespace iocore

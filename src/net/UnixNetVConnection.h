@@ -1,0 +1,221 @@
+// UnixNetVConnection: a NetVConnection over a non-blocking socket, driven by the NetHandler of the
+// net thread that owns it. It holds the per-direction NetState (read / write), the timeout deadlines
+// the InactivityCop checks, and the links of the NetHandler's lists.
+//
+// Lifetime. A UnixNetVConnection is owned by the library from accept / connect_re until
+// do_io_close(); after do_io_close() returns the caller must not touch it. Its memory is released
+// (free_thread) only on its own thread, when no NetHandler list holds it and no call-back frame is
+// running on it (recursion == 0): a close asked for inside a call-back sets `closed` and the
+// outermost call-back's return (or the NetHandler's next look at it) frees it.
+//
+// NetState per direction (seed: read.enabled / read.triggered):
+//   | enabled | triggered | state                                         | leaves by
+//   |    0    |     0     | idle: the SM wants nothing, kernel not ready  | reenable -> (1,0); epoll edge -> (0,1)
+//   |    1    |     0     | wanted, waiting for the kernel's edge         | epoll edge -> (1,1)
+//   |    0    |     1     | kernel ready, SM not asking (buffer full...)  | reenable -> (1,1), queued on the ready list
+//   |    1    |     1     | on the ready list: IO runs in this net pass   | EAGAIN -> (1,0); done / disable -> (0,1)
+#pragma once
+
+#include "iocore/eventsystem/EThread.h"
+#include "iocore/eventsystem/VIO.h"
+#include "iocore/net/NetVConnection.h"
+
+#include "net/EventIO.h"
+#include "net/IntrusiveList.h"
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+namespace iocore {
+template <class T> class ClassAllocator;
+class NetHandler;
+class NetAccept;
+class UnixNetVConnection;
+
+enum class Direction : uint8_t { kRead, kWrite };
+
+struct NetState {
+  explicit NetState(Direction d) : vio(d == Direction::kRead ? VIO::READ : VIO::WRITE), dir(d) { vio.op = VIO::NONE; }
+
+  /// The SM wants this direction serviced. Written by reenable from any thread holding the VIO's
+  /// mutex, read by the owning NetHandler: atomic.
+  std::atomic<bool> enabled{false};
+  /// The kernel reported readiness and no EAGAIN was seen since (edge-triggered memory). Owner only.
+  bool triggered = false;
+  VIO vio;
+  const Direction dir;
+  ListLink<UnixNetVConnection> ready_link;
+  /// Link in the NetHandler's atomic enable list, valid while in_enabled_list.
+  UnixNetVConnection *enable_next = nullptr;
+  /// Set by the thread that pushes onto the enable list, cleared by the owner when it pops.
+  std::atomic<bool> in_enabled_list{false};
+};
+
+/// Whether the VC survived a call into the user's code. [[nodiscard]]: a caller that gets kClosed
+/// must not touch the VC again (it has been freed).
+enum class [[nodiscard]] SignalResult{kContinue, kClosed};
+
+/// The half-closed state (ATS: f.shutdown with NET_VC_SHUTDOWN_READ / _WRITE).
+enum ShutdownFlags : uint8_t { kShutdownRead = 1, kShutdownWrite = 2 };
+
+/// Results of a connect attempt (ATS: CONNECT_SUCCESS / CONNECT_FAILURE).
+enum class ConnectResult { kSuccess, kFailure };
+
+class UnixNetVConnection : public NetVConnection
+{
+public:
+  /// Allocate from the per-class allocator (ATS: netVCAllocator / THREAD_ALLOC).
+  static UnixNetVConnection *alloc();
+  /// Return the memory (ATS: free / free_thread). Called on the VC's thread by the NetHandler only.
+  virtual void free_thread(EThread *t);
+
+  // --- VConnection ---------------------------------------------------------------------------------
+  VIO *do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf) override;
+  VIO *do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *buf, bool owner = false) override;
+  void do_io_close(int lerrno = -1) override;
+  void do_io_shutdown(ShutdownHowTo_t howto) override;
+  void reenable(VIO *vio) override;
+  void reenable_re(VIO *vio) override;
+
+  // --- NetVConnection ------------------------------------------------------------------------------
+  void set_active_timeout(ink_hrtime timeout_in) override;
+  void set_inactivity_timeout(ink_hrtime timeout_in) override;
+  void cancel_active_timeout() override;
+  void cancel_inactivity_timeout() override;
+  ink_hrtime get_active_timeout() override;
+  ink_hrtime get_inactivity_timeout() override;
+  void add_to_keep_alive_queue() override;
+  void remove_from_keep_alive_queue() override;
+  bool add_to_active_queue() override;
+  void remove_from_active_queue() override;
+  Action *send_OOB(Continuation *cont, char *buf, int len) override;
+  void cancel_OOB() override;
+  int get_socket() override { return fd; }
+
+  // --- Handlers (the VC as a state machine) -------------------------------------------------------
+  /// Accepted VC joins its net thread (first call inline from NetAccept or as a scheduled event).
+  int acceptEvent(int event, void *data);
+  /// Outgoing VC scheduled by connect_re: connect from the owning thread.
+  int startEvent(int event, void *data);
+  /// Timeout delivery (called by the InactivityCop and the keep-alive/active queue managers).
+  int mainEvent(int event, void *data);
+
+  /// Open the socket, register it and connect (non-blocking). Calls back NET_EVENT_OPEN or
+  /// NET_EVENT_OPEN_FAILED. Must run on t holding t's NetHandler mutex.
+  ConnectResult connectUp(EThread *t);
+  /// Adopt an already connected socket on the current thread (migration). 0 or -errno.
+  int populate(int sock, Continuation *c);
+  /// Move this connection to thread t (the calling thread): returns a new VC owning the socket on t,
+  /// with the given continuation's mutex, and closes this one without closing the socket. Returns
+  /// this when it already lives on t; nullptr on failure (this VC is then closed too).
+  UnixNetVConnection *migrateToCurrentThread(Continuation *c, EThread *t);
+
+  // --- The net steps, called by the NetHandler on the owning thread --------------------------------
+  /// Read path; SSLNetVConnection overrides it. The plain version is read_from_net().
+  virtual void net_read_io(NetHandler &nh);
+  /// Write path (ATS: write_to_net / write_to_net_io): WRITE_READY before writing when the buffer has
+  /// room for more of the VIO, the write itself via load_buffer_and_write(), then the events.
+  void write_to_net_io(NetHandler &nh);
+  /// Write up to `towrite` bytes from the VIO's reader to the socket, consuming what was written.
+  /// Returns the last syscall's result (> 0, or -errno); `total_written` the bytes written in all;
+  /// `needs` gets EVENTIO_READ / EVENTIO_WRITE for what the next attempt waits on. TLS overrides it.
+  virtual int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs);
+
+  // --- TLS extension points (plain TCP defaults) ---------------------------------------------------
+  virtual bool is_handshake_complete() const { return true; }
+  /// Drive the TLS handshake one step; plain TCP has none.
+  virtual int handshake_step(int event, int &err)
+  {
+    (void)event;
+    (void)err;
+    return EVENT_ERROR;
+  }
+
+  // --- State ---------------------------------------------------------------------------------------
+  NetState read{Direction::kRead};
+  NetState write{Direction::kWrite};
+  /// 0 open, 1 closed normally, -1 aborted. Written last in do_io_close, by any thread that holds the
+  /// VIO mutexes; the owner frees the VC when it next sees it.
+  std::atomic<int> closed{0};
+  /// Depth of call-backs into user code running on this VC (owner thread only).
+  int recursion          = 0;
+  uint8_t shutdown_flags = 0;
+  int fd                 = -1;
+  /// The poll registration of fd (ATS: ep).
+  EventIO ep;
+  /// SO_ERROR captured on EPOLLERR, reported as VC_EVENT_ERROR on the next IO of either direction.
+  int socket_error = 0;
+  NetHandler *nh   = nullptr;
+  /// The accept or connect continuation to call back.
+  Action action_;
+  bool is_outbound           = false;
+  NetAccept *accept_object   = nullptr;
+  bool accepted_callback_due = false;
+  uint64_t id                = 0;
+
+  // Timeouts. The *_in durations are set by the SM; the deadlines (absolute, 0 = none) are armed by
+  // net activity and reenable and checked by the InactivityCop. Deadlines are atomic because a VIO
+  // may be reenabled (arming the deadline) from a thread other than the owner.
+  std::optional<ink_hrtime> inactivity_timeout_in; ///< unset: NetConfig::default_inactivity_timeout
+  ink_hrtime active_timeout_in = 0;
+  std::atomic<ink_hrtime> next_inactivity_timeout_at{0};
+  std::atomic<ink_hrtime> next_activity_timeout_at{0};
+  /// When the VC entered the keep-alive queue (for keep_alive_no_activity_timeout_in).
+  ink_hrtime keep_alive_since = 0;
+
+  // NetHandler list links.
+  ListLink<UnixNetVConnection> open_link;
+  ListLink<UnixNetVConnection> cop_link;
+  ListLink<UnixNetVConnection> keep_alive_link;
+  ListLink<UnixNetVConnection> active_link;
+
+  /// Pending OOB send (send_OOB).
+  struct OOBState {
+    Continuation *cont = nullptr;
+    std::string data;
+    Event *retry = nullptr;
+  } oob;
+
+  // --- Internals shared with NetHandler / SSLNetVConnection ---------------------------------------
+  NetState &state_of(VIO &vio) { return &vio == &read.vio ? read : write; }
+  /// The effective inactivity timeout (explicit, or the default; 0 = none).
+  ink_hrtime effective_inactivity_timeout() const;
+  /// Restart the inactivity clock after progress (ATS: net_activity).
+  void net_activity();
+  /// ATS: read_from_net, the plain TCP read.
+  void read_from_net(NetHandler &nh);
+  /// Call the VIO's continuation with `event` (ATS: read_signal_and_update / write_signal_and_update).
+  SignalResult signal_and_update(NetState &s, int event);
+  /// Disable the direction, then signal (ATS: read_signal_done / write_signal_done).
+  SignalResult signal_done(NetState &s, int event);
+  /// lerrno = err, then signal_done(VC_EVENT_ERROR) (ATS: read_signal_error / write_signal_error).
+  SignalResult signal_error(NetState &s, int err);
+  /// Stay on the ready list only while enabled and triggered (ATS: read_reschedule / write_reschedule).
+  void reschedule(NetState &s);
+  /// Stop servicing the direction (ATS: read_disable / write_disable).
+  void disable(NetState &s);
+  /// Enable the direction and arm the inactivity clock (ATS: set_enabled).
+  void set_enabled(NetState &s);
+  /// Whether the calling thread owns this connection.
+  bool is_owner_thread() const { return thread != nullptr && this_ethread() == thread; }
+  /// Abort (in debug builds) unless called on the owning thread.
+  void assert_owner_thread() const;
+
+protected:
+  UnixNetVConnection();
+  ~UnixNetVConnection() override;
+  friend class NetHandler;
+  friend class ClassAllocator<UnixNetVConnection>;
+
+private:
+  void reenable_with_nh_locked(NetState &s);
+  void set_local_addr();
+};
+
+inline constexpr int EVENTIO_READ  = 1;
+inline constexpr int EVENTIO_WRITE = 2;
+
+/// Most iovecs per readv/writev (ATS: NET_MAX_IOV).
+inline constexpr int NET_MAX_IOV = 64;
+} // namespace iocore

@@ -1,0 +1,129 @@
+// Unit tests of the `iocore` command line (apps/iocore/Options.h): each rule of the contract, and
+// that every error is one line naming the flag at fault.
+#include "Options.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace iocore_cli {
+namespace {
+  ParseResult parse(std::initializer_list<const char *> args)
+  {
+    std::vector<const char *> argv{"iocore"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+  }
+
+  void expect_error(std::initializer_list<const char *> args, const std::string &mentions)
+  {
+    ParseResult r = parse(args);
+    EXPECT_EQ(r.kind, ParseResult::Kind::kError) << mentions;
+    EXPECT_NE(r.text.find(mentions), std::string::npos) << r.text;
+    EXPECT_EQ(r.text.find('\n'), std::string::npos) << r.text;
+  }
+
+  TEST(Options, ParsesProxyWithEveryOption)
+  {
+    ParseResult r = parse({"proxy",
+                           "--listen",
+                           "127.0.0.1:0",
+                           "--upstream",
+                           "127.0.0.1:1,[::1]:2",
+                           "--threads=3",
+                           "--connect-timeout",
+                           "0.5",
+                           "--buffer-size",
+                           "4K",
+                           "--retries",
+                           "0",
+                           "--inactivity-timeout",
+                           "7",
+                           "--active-timeout",
+                           "9",
+                           "--max-connections",
+                           "10",
+                           "--stats",
+                           "[::1]:0",
+                           "--log-level",
+                           "debug",
+                           "--access-log",
+                           "-",
+                           "--drain-timeout",
+                           "1.5"});
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+    const Options &o = r.options;
+    EXPECT_EQ(o.mode, Mode::kProxy);
+    EXPECT_EQ(o.listen.port(), 0);
+    ASSERT_EQ(o.proxy.upstreams.size(), 2u);
+    EXPECT_EQ(o.proxy.upstreams[1].family(), AF_INET6);
+    EXPECT_EQ(o.common.threads, 3);
+    EXPECT_EQ(o.proxy.connect_timeout, iocore::HRTIME_MSECONDS(500));
+    EXPECT_EQ(o.proxy.buffer_size, 4096);
+    EXPECT_EQ(o.proxy.retries, 0);
+    EXPECT_EQ(o.common.max_connections, 10);
+    EXPECT_EQ(o.common.log_level, LogLevel::kDebug);
+    EXPECT_EQ(o.common.drain_timeout, iocore::HRTIME_MSECONDS(1500));
+  }
+
+  TEST(Options, Defaults)
+  {
+    ParseResult r = parse({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"});
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun);
+    EXPECT_EQ(r.options.proxy.connect_timeout, iocore::HRTIME_SECONDS(5));
+    EXPECT_EQ(r.options.proxy.buffer_size, 32768);
+    EXPECT_FALSE(r.options.proxy.retries.has_value());
+    EXPECT_EQ(r.options.common.drain_timeout, iocore::HRTIME_SECONDS(10));
+  }
+
+  TEST(Options, HttpBodyAndBodySize)
+  {
+    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body", "hi"}).options.http.body, "hi");
+    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body-size", "64K"}).options.http.body.size(), 65536u);
+    expect_error({"http", "--listen", "127.0.0.1:0", "--body", "x", "--body-size", "3"}, "mutually exclusive");
+  }
+
+  TEST(Options, HelpAndVersion)
+  {
+    EXPECT_EQ(parse({"--help"}).kind, ParseResult::Kind::kHelp);
+    EXPECT_EQ(parse({"--version"}).kind, ParseResult::Kind::kVersion);
+    ParseResult r = parse({"proxy", "--help"});
+    EXPECT_EQ(r.kind, ParseResult::Kind::kHelp);
+    EXPECT_NE(r.text.find("--connect-timeout"), std::string::npos);
+  }
+
+  TEST(Options, ErrorsNameTheProblem)
+  {
+    expect_error({}, "missing mode");
+    expect_error({"bogus"}, "unknown mode");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--frobnicate"}, "--frobnicate");
+    expect_error({"echo", "--listen", "localhost:80"}, "--listen");
+    expect_error({"echo", "--listen", "127.0.0.1:99999"}, "--listen");
+    expect_error({"echo"}, "--listen");
+    expect_error({"proxy", "--listen", "127.0.0.1:0"}, "--upstream");
+    expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:0"}, "--upstream");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"}, "--upstream");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--threads", "0"}, "--threads");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--threads"}, "--threads");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--drain-timeout", "-1"}, "--drain-timeout");
+    expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--connect-timeout", "0"}, "--connect-timeout");
+    expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--buffer-size", "12x"}, "--buffer-size");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "stray"}, "stray");
+    expect_error({"demo", "--listen", "127.0.0.1:0"}, "--listen");
+  }
+
+  TEST(Options, ParseHelpers)
+  {
+    EXPECT_EQ(parse_seconds("0"), 0);
+    EXPECT_EQ(parse_seconds("2.5"), iocore::HRTIME_MSECONDS(2500));
+    EXPECT_FALSE(parse_seconds("-1"));
+    EXPECT_FALSE(parse_seconds("1e3"));
+    EXPECT_FALSE(parse_seconds(""));
+    EXPECT_EQ(parse_size("1M"), 1 << 20);
+    EXPECT_FALSE(parse_size("M"));
+  }
+} // namespace
+} // namespace iocore_cli

@@ -1,0 +1,150 @@
+"""The command-line contract of `iocore`: help and version, one "listening on" line per listener
+with the real port, exit code 2 with a one-line message for every kind of bad invocation, and a
+clean exit 0 on SIGTERM / SIGINT."""
+import signal
+import socket
+
+import pytest
+
+from conftest import run_iocore, connect, free_port
+
+
+def test_help_lists_every_mode():
+    r = run_iocore("--help")
+    assert r.returncode == 0
+    for mode in ("proxy", "http", "echo", "demo", "--version"):
+        assert mode in r.stdout
+
+
+@pytest.mark.parametrize("mode,flag", [("proxy", "--upstream"), ("http", "--body-size"), ("echo", "--listen"),
+                                       ("demo", "--threads")])
+def test_mode_help(mode, flag):
+    r = run_iocore(mode, "--help")
+    assert r.returncode == 0
+    assert flag in r.stdout
+
+
+def test_version():
+    r = run_iocore("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("iocore ")
+
+
+@pytest.mark.parametrize("args,mentions", [
+    ([], "mode"),
+    (["frobnicate"], "frobnicate"),
+    (["echo", "--listen", "127.0.0.1:0", "--no-such-flag"], "--no-such-flag"),
+    (["echo", "--listen", "not-an-address"], "--listen"),
+    (["echo", "--listen", "127.0.0.1"], "--listen"),
+    (["echo", "--listen", "127.0.0.1:65536"], "--listen"),
+    (["echo", "--listen", "[::1:80"], "--listen"),
+    (["echo"], "--listen"),
+    (["proxy", "--listen", "127.0.0.1:0"], "--upstream"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1,bogus"], "--upstream"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--buffer-size", "lots"], "--buffer-size"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--connect-timeout", "soon"],
+     "--connect-timeout"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--retries", "-1"], "--retries"),
+    (["http", "--listen", "127.0.0.1:0", "--body", "a", "--body-size", "2"], "--body"),
+    (["http", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"], "--upstream"),
+    (["echo", "--listen", "127.0.0.1:0", "--threads", "many"], "--threads"),
+    (["echo", "--listen", "127.0.0.1:0", "--threads"], "--threads"),
+    (["echo", "--listen", "127.0.0.1:0", "--log-level", "chatty"], "--log-level"),
+    (["echo", "--listen", "127.0.0.1:0", "--stats", "nowhere"], "--stats"),
+    (["echo", "--listen", "127.0.0.1:0", "--inactivity-timeout", "x"], "--inactivity-timeout"),
+    (["echo", "--listen", "127.0.0.1:0", "--max-connections", "0"], "--max-connections"),
+    (["echo", "--listen", "127.0.0.1:0", "--drain-timeout", "-3"], "--drain-timeout"),
+    (["echo", "--listen", "127.0.0.1:0", "--access-log", "/nonexistent-dir/x.log"], "access-log"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, mentions):
+    r = run_iocore(*args)
+    assert r.returncode == 2, r
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert mentions in lines[0]
+
+
+def test_port_in_use_exits_2_and_starts_nothing():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = run_iocore("echo", "--listen", f"127.0.0.1:{port}", "--threads", "1")
+        assert r.returncode == 2
+        assert "listening" not in r.stdout
+        assert str(port) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_stats_port_in_use_exits_2_without_listening_lines():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = run_iocore("echo", "--listen", "127.0.0.1:0", "--stats", f"127.0.0.1:{port}", "--threads", "1")
+        assert r.returncode == 2
+        assert r.stdout == ""
+
+
+def test_listening_line_reports_real_port_ipv4(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    host, port = p.addr("echo")
+    assert host == "127.0.0.1" and port > 0
+    assert p.stdout_lines[0] == f"iocore echo listening on 127.0.0.1:{port}"
+    with connect((host, port)) as s:
+        s.sendall(b"x")
+        assert s.recv(1) == b"x"
+    assert p.terminate() == 0
+
+
+def test_listening_line_ipv6(start_iocore):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        with socket.socket(socket.AF_INET6) as t:
+            t.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no ::1 on this host")
+    p = start_iocore("echo", "--listen", "[::1]:0", "--threads", "1")
+    host, port = p.addr("echo")
+    assert p.stdout_lines[0] == f"iocore echo listening on [::1]:{port}"
+    with socket.create_connection(("::1", port), timeout=5) as s:
+        s.sendall(b"v6")
+        assert s.recv(2) == b"v6"
+    assert p.terminate() == 0
+
+
+def test_proxy_and_stats_each_print_a_line(start_iocore):
+    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{free_port()}",
+                     "--stats", "127.0.0.1:0", "--threads", "1", expect_listeners=2)
+    assert set(p.listeners) == {"proxy", "stats"}
+    assert p.stdout_lines[0].startswith("iocore proxy listening on 127.0.0.1:")
+    assert p.stdout_lines[1].startswith("iocore stats listening on 127.0.0.1:")
+    assert p.terminate() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_exits_0_and_stops_accepting(start_iocore, sig):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    port = p.port()
+    assert p.terminate(sig) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_demo_runs_proxy_to_builtin_origin(start_iocore):
+    for port in (8080, 8081):
+        with socket.socket() as t:
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                pytest.skip(f"port {port} is busy")
+    from conftest import http_get_raw
+    p = start_iocore("demo", "--threads", "2", expect_listeners=2)
+    assert p.addr("proxy") == ("127.0.0.1", 8080)
+    assert p.addr("http") == ("127.0.0.1", 8081)
+    assert any("curl http://127.0.0.1:8080/" in line for line in p.stdout_lines)
+    status, _, body = http_get_raw(("127.0.0.1", 8080))
+    assert status == 200 and body
+    assert p.terminate() == 0

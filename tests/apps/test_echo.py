@@ -1,0 +1,62 @@
+"""`iocore echo`: bytes come back unchanged, for many concurrent clients with random sizes, and a
+client's half-close is returned once everything is echoed."""
+import os
+import random
+import socket
+import threading
+
+from conftest import connect, recv_until_eof, recv_exactly
+
+
+def test_echo_returns_bytes_and_half_close(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    with connect(p.addr()) as s:
+        s.sendall(b"ping")
+        assert recv_exactly(s, 4) == b"ping"
+        s.sendall(b"tail")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_until_eof(s) == b"tail"
+    assert p.terminate() == 0
+
+
+def test_echo_many_concurrent_clients_random_sizes(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    rng = random.Random(1234)
+    sizes = [rng.choice([0, 1, 100, 4096, 65537, 300_000, 1 << 20]) for _ in range(64)]
+    failures = []
+
+    def client(n):
+        payload = os.urandom(n)
+        try:
+            with connect(p.addr(), timeout=20) as s:
+                def send():
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                t = threading.Thread(target=send)
+                t.start()
+                got = recv_until_eof(s, timeout=30)
+                t.join(30)
+                if got != payload:
+                    failures.append((n, len(got)))
+        except Exception as e:  # noqa: BLE001
+            failures.append((n, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures
+    assert p.terminate() == 0
+
+
+def test_echo_client_reset_does_not_hurt_others(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "1")
+    s = connect(p.addr())
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.sendall(b"x" * 100000)
+    s.close()  # RST
+    with connect(p.addr()) as s2:
+        s2.sendall(b"still here")
+        assert recv_exactly(s2, 10) == b"still here"
+    assert p.terminate() == 0

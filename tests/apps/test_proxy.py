@@ -1,0 +1,397 @@
+"""`iocore proxy`: real clients (curl, sockets) through the proxy to real origins (nginx, the
+built-in http responder, `iocore echo`, scripted peers): bulk data both ways with a small buffer,
+half-closes, upstream failures and failover, bounded memory with a client that never reads,
+--max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics."""
+import hashlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (Deadline, connect, echo_handler, free_port, http_get_raw, parse_prometheus,
+                      recv_exactly, recv_until_eof, wait_for)
+
+
+def start_proxy(start_iocore, upstreams, *extra, stats=False):
+    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", "2", *extra]
+    if stats:
+        args += ["--stats", "127.0.0.1:0"]
+    return start_iocore(*args, expect_listeners=2 if stats else 1)
+
+
+def curl(url, timeout=10):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    return subprocess.run(["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-w", "\n%{http_code}", url],
+                          capture_output=True, text=True, timeout=timeout + 5)
+
+
+# --- origins -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def nginx_origin():
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed (the CI script installs it: apt-get install nginx-light)")
+    tmp = Path(tempfile.mkdtemp(prefix="iocore-nginx-"))
+    port = free_port()
+    (tmp / "logs").mkdir()
+    (tmp / "html").mkdir()
+    (tmp / "html" / "index.html").write_text("hello from nginx\n")
+    (tmp / "nginx.conf").write_text(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {tmp}/logs/error.log;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/tmp; proxy_temp_path {tmp}/tmp; fastcgi_temp_path {tmp}/tmp;
+  uwsgi_temp_path {tmp}/tmp; scgi_temp_path {tmp}/tmp;
+  server {{ listen 127.0.0.1:{port}; root {tmp}/html; location = /ok {{ return 200 "ok\\n"; }} }}
+}}
+""")
+    proc = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return proc.poll() is not None and pytest.fail(f"nginx exited: {proc.stderr.read()}")
+    wait_for(up, 10, what="nginx to listen")
+    yield ("127.0.0.1", port)
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_curl_through_proxy_to_nginx(start_iocore, nginx_origin):
+    p = start_proxy(start_iocore, [f"127.0.0.1:{nginx_origin[1]}"])
+    port = p.port()
+    r = curl(f"http://127.0.0.1:{port}/")
+    assert r.stdout == "hello from nginx\n\n200", r.stderr
+    r = curl(f"http://127.0.0.1:{port}/ok")
+    assert r.stdout == "ok\n\n200"
+    assert p.terminate() == 0
+
+
+def test_curl_through_proxy_to_builtin_http_origin(start_iocore):
+    origin = start_iocore("http", "--listen", "127.0.0.1:0", "--body", "from-origin", "--threads", "1")
+    p = start_proxy(start_iocore, [f"127.0.0.1:{origin.port()}"])
+    r = curl(f"http://127.0.0.1:{p.port()}/")
+    assert r.stdout == "from-origin\n200"
+    assert p.terminate() == 0 and origin.terminate() == 0
+
+
+# --- bulk data and half-closes ---------------------------------------------------------------------
+
+def test_bulk_random_data_both_ways_with_4k_buffer(start_iocore):
+    mib = int(os.environ.get("IOCORE_TEST_BULK_MIB", "256"))
+    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    p = start_proxy(start_iocore, [f"127.0.0.1:{echo.port()}"], "--buffer-size", "4096")
+    block = os.urandom(1 << 20)
+    rng = random.Random(7)
+    sent_hash = hashlib.sha256()
+    recv_hash = hashlib.sha256()
+    received = 0
+    total = mib << 20
+    s = connect(p.addr(), timeout=60)
+
+    def sender():
+        for _ in range(mib):
+            # A different rotation of the random block each MiB, so no two MiB are equal.
+            k = rng.randrange(1 << 20)
+            chunk = block[k:] + block[:k]
+            sent_hash.update(chunk)
+            s.sendall(chunk)
+        s.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    d = Deadline(150)
+    while True:
+        s.settimeout(max(0.1, d.left()))
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        recv_hash.update(data)
+        received += len(data)
+    t.join(30)
+    s.close()
+    assert received == total
+    assert recv_hash.hexdigest() == sent_hash.hexdigest()
+    assert p.terminate() == 0
+
+
+def test_client_half_close_is_propagated(start_iocore, origin):
+    seen = {}
+
+    def handler(conn):
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        seen["request"] = data
+        conn.sendall(b"reply after your FIN")
+        conn.shutdown(socket.SHUT_WR)
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"])
+    with connect(p.addr()) as s:
+        s.sendall(b"request body")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_until_eof(s) == b"reply after your FIN"
+    assert seen["request"] == b"request body"
+
+
+def test_upstream_half_close_is_propagated(start_iocore, origin):
+    seen = {}
+    got_fin = threading.Event()
+
+    def handler(conn):
+        conn.sendall(b"banner")
+        conn.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        seen["data"] = data
+        got_fin.set()
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"])
+    with connect(p.addr()) as s:
+        assert recv_until_eof(s) == b"banner"  # the upstream's FIN reached us
+        s.sendall(b"still talking")  # our direction is still open
+        s.shutdown(socket.SHUT_WR)
+        assert got_fin.wait(5)
+        assert recv_until_eof(s) == b""
+    assert seen["data"] == b"still talking"
+
+
+# --- upstream failures -------------------------------------------------------------------------------
+
+def test_upstream_refused_closes_client_promptly(start_iocore):
+    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}"], "--connect-timeout", "2", stats=True)
+    t0 = time.monotonic()
+    with connect(p.addr("proxy")) as s:
+        assert recv_until_eof(s, timeout=3) == b""
+    assert time.monotonic() - t0 < 3
+    m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+    assert m["iocore_proxy_upstream_connect_failures_total"] == 1
+    assert m["iocore_proxy_no_upstream_total"] == 1
+
+
+def blackhole():
+    """A listener whose accept queue is full: further SYNs are dropped, so connects hang."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(lsock.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    return lsock, fillers
+
+
+def test_upstream_silent_closes_client_within_connect_timeout(start_iocore):
+    lsock, fillers = blackhole()
+    try:
+        p = start_proxy(start_iocore, [f"127.0.0.1:{lsock.getsockname()[1]}"], "--connect-timeout", "1")
+        t0 = time.monotonic()
+        with connect(p.addr()) as s:
+            assert recv_until_eof(s, timeout=4) == b""
+        elapsed = time.monotonic() - t0
+        assert 0.9 <= elapsed < 2.0, elapsed
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()
+
+
+def test_failover_to_second_upstream(start_iocore, origin):
+    o = origin(echo_handler)
+    down = free_port()
+    p = start_proxy(start_iocore, [f"127.0.0.1:{down}", f"127.0.0.1:{o.port}"], "--access-log", "-")
+    for _ in range(4):  # round-robin starts at each upstream in turn; every client must get through
+        with connect(p.addr()) as s:
+            s.sendall(b"hi")
+            assert recv_exactly(s, 2) == b"hi"
+    assert o.accepted == 4
+
+
+def test_retries_zero_does_not_fail_over(start_iocore, origin):
+    o = origin(echo_handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}", f"127.0.0.1:{o.port}"], "--retries", "0")
+    outcomes = []
+    for _ in range(2):
+        with connect(p.addr()) as s:
+            try:
+                s.sendall(b"x")
+                s.shutdown(socket.SHUT_WR)
+                outcomes.append(recv_until_eof(s, timeout=5))
+            except ConnectionResetError:
+                outcomes.append(b"")
+    assert sorted(outcomes) == [b"", b"x"]
+
+
+# --- bounded memory ------------------------------------------------------------------------------------
+
+def test_client_that_never_reads_keeps_proxy_memory_bounded(start_iocore, origin):
+    sent = {"n": 0}
+    stop = threading.Event()
+
+    def streamer(conn):
+        conn.settimeout(0.2)
+        chunk = b"z" * (1 << 20)
+        while not stop.is_set() and sent["n"] < (1 << 30):
+            try:
+                sent["n"] += conn.send(chunk)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    o = origin(streamer)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"])
+    idle_rss = p.rss_kib()
+    s = connect(p.addr())
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        # Wait until the upstream is stalled: its byte count stops growing.
+        last = {"n": -1, "since": time.monotonic()}
+
+        def stalled():
+            n = sent["n"]
+            if n != last["n"]:
+                last["n"], last["since"] = n, time.monotonic()
+                return False
+            return n > 0 and time.monotonic() - last["since"] > 1.0
+        wait_for(stalled, 30, interval=0.1, what="the upstream to stall")
+        grown_kib = p.rss_kib() - idle_rss
+        assert grown_kib < 4 * 1024, f"proxy RSS grew by {grown_kib} KiB"
+        assert sent["n"] < 64 << 20, f"upstream could push {sent['n']} bytes into a non-reading client"
+    finally:
+        stop.set()
+        s.close()
+
+
+# --- limits and timeouts -----------------------------------------------------------------------------------
+
+def test_max_connections_queues_extra_clients(start_iocore, origin):
+    o = origin(echo_handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--max-connections", "2")
+    a = connect(p.addr())
+    b = connect(p.addr())
+    for s in (a, b):
+        s.sendall(b"1")
+        assert recv_exactly(s, 1) == b"1"
+    c = connect(p.addr())  # completes in the kernel's queue, not accepted by the proxy
+    c.sendall(b"3")
+    c.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        c.recv(1)
+    a.close()
+    assert recv_exactly(c, 1, timeout=5) == b"3"
+    b.close()
+    c.close()
+
+
+def test_idle_timeout_closes_tunnel(start_iocore, origin):
+    o = origin(echo_handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--inactivity-timeout", "1", "--access-log", "-")
+    with connect(p.addr()) as s:
+        s.sendall(b"x")
+        assert recv_exactly(s, 1) == b"x"
+        t0 = time.monotonic()
+        assert recv_until_eof(s, timeout=5) == b""
+        assert 0.9 <= time.monotonic() - t0 < 4
+    wait_for(lambda: any("end=timeout" in line for line in p.stdout_lines), 5, what="access log line")
+
+
+def test_sigterm_drains_open_tunnels(start_iocore, origin):
+    o = origin(echo_handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--drain-timeout", "10")
+    s = connect(p.addr())
+    s.sendall(b"before")
+    assert recv_exactly(s, 6) == b"before"
+    p.proc.send_signal(signal.SIGTERM)
+    # Accepting stops at once...
+    def refused():
+        try:
+            socket.create_connection(p.addr(), timeout=0.5).close()
+            return False
+        except OSError:
+            return True
+    wait_for(refused, 5, what="the listener to close")
+    # ...but the open tunnel keeps working until the client finishes.
+    s.sendall(b"during")
+    assert recv_exactly(s, 6) == b"during"
+    assert p.proc.poll() is None
+    s.shutdown(socket.SHUT_WR)
+    assert recv_until_eof(s) == b""
+    s.close()
+    assert p.terminate(timeout=5) == 0
+
+
+def test_drain_timeout_closes_remaining_tunnels(start_iocore, origin, tmp_path):
+    o = origin(echo_handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--drain-timeout", "1", "--access-log", str(log))
+    s = connect(p.addr())
+    s.sendall(b"x")
+    assert recv_exactly(s, 1) == b"x"
+    t0 = time.monotonic()
+    assert p.terminate(timeout=6) == 0
+    assert time.monotonic() - t0 < 4
+    assert recv_until_eof(s, timeout=2) == b""
+    s.close()
+    assert "end=drain" in log.read_text()
+
+
+# --- access log and metrics ----------------------------------------------------------------------------------
+
+def test_access_log_and_metrics_add_up(start_iocore, origin, tmp_path):
+    o = origin(echo_handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", str(log), stats=True)
+    sizes = [1, 1000, 70000]
+    for n in sizes:
+        with connect(p.addr("proxy")) as s:
+            s.sendall(b"q" * n)
+            s.shutdown(socket.SHUT_WR)
+            assert len(recv_until_eof(s)) == n
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 3, 5, what="3 access log lines")
+    lines = log.read_text().splitlines()
+    for n, line in zip(sizes, lines):
+        assert f"bytes_in={n} " in line and f"bytes_out={n} " in line, line
+        assert f"upstream=127.0.0.1:{o.port}" in line and "end=eof" in line and "duration_ms=" in line
+        assert "client=127.0.0.1:" in line
+    m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+    assert m["iocore_proxy_tunnels_total"] == 3
+    assert m["iocore_proxy_active_tunnels"] == 0
+    assert m["iocore_proxy_client_to_upstream_bytes_total"] == sum(sizes)
+    assert m["iocore_proxy_upstream_to_client_bytes_total"] == sum(sizes)
+    assert m["iocore_net_connects_total"] == 3
+    assert m["iocore_net_read_bytes_total"] >= 2 * sum(sizes)
+    assert m["iocore_net_write_bytes_total"] >= 2 * sum(sizes)

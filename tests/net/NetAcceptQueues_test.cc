@@ -1,0 +1,380 @@
+// Accept modes, load shedding (EMFILE, max_connections_in), the keep-alive and active queues,
+// migration between net threads, and out-of-band data.
+#include "support/NetTestHarness.h"
+
+#include "net/UnixNetVConnection.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+#include <poll.h>
+
+using namespace iocore;
+using namespace iocore::test;
+using namespace std::chrono_literals;
+
+namespace {
+/// Echo session: every byte read is written back; closes on EOS / error / timeout.
+class Echo : public Continuation
+{
+public:
+  explicit Echo(Ptr<ProxyMutex> m = new_ProxyMutex()) : Continuation(std::move(m)) { set_handler(&Echo::handle); }
+  ~Echo() override
+  {
+    if (buf) {
+      free_MIOBuffer(buf);
+    }
+  }
+  void start(NetVConnection *v)
+  {
+    vc        = v;
+    buf       = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+    reader    = buf->alloc_reader();
+    write_vio = vc->do_io_write(this, INT64_MAX, reader);
+    read_vio  = vc->do_io_read(this, INT64_MAX, buf);
+  }
+  int handle(int event, void *data)
+  {
+    (void)data;
+    events.notify();
+    last_event = event;
+    switch (event) {
+    case VC_EVENT_READ_READY:
+      write_vio->reenable();
+      break;
+    case VC_EVENT_WRITE_READY:
+      read_vio->reenable();
+      break;
+    case VC_EVENT_EOS:
+    case VC_EVENT_ERROR:
+    case VC_EVENT_INACTIVITY_TIMEOUT:
+    case VC_EVENT_ACTIVE_TIMEOUT:
+      if (!closed) {
+        closed = true;
+        vc->do_io_close();
+      }
+      break;
+    default:
+      break;
+    }
+    return EVENT_DONE;
+  }
+  NetVConnection *vc     = nullptr;
+  MIOBuffer *buf         = nullptr;
+  IOBufferReader *reader = nullptr;
+  VIO *read_vio          = nullptr;
+  VIO *write_vio         = nullptr;
+  std::atomic<int> last_event{0};
+  bool closed = false;
+  EventWaiter events;
+};
+
+class EchoServer
+{
+public:
+  EchoServer()
+      : acceptor(
+            [this](NetVConnection *vc) {
+              auto e    = std::make_unique<Echo>();
+              Echo *raw = e.get();
+              {
+                std::lock_guard<std::mutex> g(m);
+                echos.push_back(std::move(e));
+              }
+              MutexLock lock(raw->mutex, this_ethread());
+              raw->start(vc);
+              on_start(raw);
+            },
+            false)
+  {
+  }
+  Echo *echo(std::size_t i)
+  {
+    std::lock_guard<std::mutex> g(m);
+    return i < echos.size() ? echos[i].get() : nullptr;
+  }
+  std::function<void(Echo *)> on_start = [](Echo *) {};
+  std::mutex m;
+  std::vector<std::unique_ptr<Echo>> echos;
+  TestAcceptor acceptor;
+};
+
+bool
+round_trip(SocketPeer &p, const std::string &msg)
+{
+  return p.send_all(msg) && p.recv_exact(msg.size()) == msg;
+}
+
+TEST(NetAccept, PortZeroBindsAnEphemeralPortThatAcceptPortReports)
+{
+  EchoServer server;
+  NetEnvironment env;
+  int port = server.acceptor.listen();
+  ASSERT_GT(port, 0);
+  auto p = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(round_trip(*p, "ping"));
+  EXPECT_EQ(NetProcessor::accept_port(nullptr), -1);
+}
+
+TEST(NetAccept, DedicatedAcceptThreadsHandConnectionsToNetThreads)
+{
+  EchoServer server;
+  NetEnvironment env;
+  NetProcessor::AcceptOptions opt;
+  opt.accept_threads = 2;
+  int port           = server.acceptor.listen(opt);
+  ASSERT_GT(port, 0);
+  std::vector<SocketPeer> peers;
+  for (int i = 0; i < 20; ++i) {
+    auto p = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(p);
+    peers.push_back(std::move(*p));
+  }
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(round_trip(peers[i], pattern(0, 1000, static_cast<uint8_t>(i))));
+  }
+  std::set<EThread *> threads;
+  for (int i = 0; i < 20; ++i) {
+    Echo *e = server.echo(static_cast<std::size_t>(i));
+    ASSERT_NE(e, nullptr);
+    threads.insert(e->vc->thread);
+  }
+  EXPECT_EQ(threads.size(), 2u) << "round-robin over both net threads";
+}
+
+TEST(NetAccept, CancelStopsListening)
+{
+  EchoServer server;
+  NetEnvironment env;
+  int port = server.acceptor.listen();
+  ASSERT_TRUE(SocketPeer::connect_to(static_cast<uint16_t>(port)));
+  ASSERT_TRUE(server.acceptor.accepted.wait_for(1));
+  server.acceptor.stop();
+  // Once both net threads have closed their sockets, connects are refused.
+  bool refused = eventually([&] { return !SocketPeer::connect_to(static_cast<uint16_t>(port)).has_value(); });
+  EXPECT_TRUE(refused);
+}
+
+TEST(NetAccept, MaxConnectionsInLeavesNewConnectionsInTheKernelQueue)
+{
+  EchoServer server;
+  NetEnvironment env(2, [](NetConfig &c) { c.max_connections_in = 2; });
+  int port = server.acceptor.listen();
+  auto a   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  auto b   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(round_trip(*a, "a"));
+  ASSERT_TRUE(round_trip(*b, "b"));
+  auto c = SocketPeer::connect_to(static_cast<uint16_t>(port)); // completes in the kernel
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send_all("c"));
+  EXPECT_EQ(c->recv_exact(1, 500ms), "") << "a third connection is not served while two are open";
+  a->close();
+  EXPECT_EQ(c->recv_exact(1, 10s), "c") << "served once room frees";
+}
+
+[[noreturn]] void
+run_out_of_descriptors_child()
+{
+  rlimit rl{64, 64};
+  setrlimit(RLIMIT_NOFILE, &rl);
+  EchoServer server;
+  NetEnvironment env(1);
+  int port   = server.acceptor.listen();
+  auto first = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  if (!first || !round_trip(*first, "1")) {
+    _exit(10);
+  }
+  std::vector<int> hogs;
+  for (;;) {
+    int fd = ::dup(0);
+    if (fd < 0) {
+      break;
+    }
+    hogs.push_back(fd);
+  }
+  // Free one descriptor: the client side of a new connection takes it, the server side finds none.
+  ::close(hogs.back());
+  hogs.pop_back();
+  auto second = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  if (!second) {
+    _exit(11);
+  }
+  if (!eventually([] { return net_stats_snapshot().accept_errors > 0; }, 10s)) {
+    _exit(12);
+  }
+  if (!round_trip(*first, "still served")) {
+    _exit(13);
+  }
+  for (int fd : hogs) {
+    ::close(fd);
+  }
+  if (!second->send_all("2") || second->recv_exact(1, 10s) != "2") {
+    _exit(14);
+  }
+  _exit(0);
+}
+
+TEST(NetAccept, RunningOutOfDescriptorsPausesAcceptingAndRecovers)
+{
+  // In a child process (its own RLIMIT_NOFILE): fill the table, see accept fail and pause, free
+  // descriptors, see accepting resume while an established connection keeps being served.
+  EXPECT_EXIT(run_out_of_descriptors_child(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(NetQueues, KeepAliveQueueEvictsTheOldestFirst)
+{
+  EchoServer server;
+  server.on_start = [](Echo *e) { e->vc->add_to_keep_alive_queue(); };
+  // One net thread and room for two connections: a third arriving pushes the oldest idle one out.
+  NetEnvironment env(1, [](NetConfig &c) { c.max_connections_in = 2; });
+  int port = server.acceptor.listen();
+  auto a   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(a && round_trip(*a, "a"));
+  auto b = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(b && round_trip(*b, "b"));
+  auto c = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(c && round_trip(*c, "c"));
+  EXPECT_TRUE(a->wait_closed()) << "the oldest keep-alive connection is closed first";
+  EXPECT_TRUE(round_trip(*b, "b2"));
+  EXPECT_TRUE(round_trip(*c, "c2"));
+  EXPECT_EQ(net_stats_snapshot().keep_alive_evictions, 1);
+}
+
+TEST(NetQueues, IdleKeepAliveConnectionIsClosedAfterTheKeepAliveTimeout)
+{
+  EchoServer server;
+  server.on_start = [](Echo *e) { e->vc->add_to_keep_alive_queue(); };
+  NetEnvironment env(1, [](NetConfig &c) { c.keep_alive_no_activity_timeout_in = HRTIME_MSECONDS(200); });
+  auto a = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(a);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(a->wait_closed());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+}
+
+TEST(NetQueues, ActiveQueueRefusesWhenFullAndNothingCanBeEvicted)
+{
+  std::atomic<int> accepted_true{0};
+  std::atomic<int> accepted_false{0};
+  EchoServer server;
+  server.on_start = [&](Echo *e) { (e->vc->add_to_active_queue() ? accepted_true : accepted_false)++; };
+  NetEnvironment env(1, [](NetConfig &c) { c.max_requests_in = 1; });
+  int port = server.acceptor.listen();
+  auto a   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(a && round_trip(*a, "a"));
+  auto b = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(b && round_trip(*b, "b"));
+  EXPECT_EQ(accepted_true.load(), 1);
+  EXPECT_EQ(accepted_false.load(), 1);
+}
+
+TEST(NetMigrate, ConnectionMovesToAnotherNetThreadWithoutLosingBytes)
+{
+  struct Mover : Continuation {
+    Mover() : Continuation(new_ProxyMutex()) { set_handler(&Mover::handle); }
+    int handle(int event, void *)
+    {
+      if (event == EVENT_IMMEDIATE) {
+        auto *old = static_cast<UnixNetVConnection *>(echo->vc);
+        from      = old->thread;
+        auto *n   = old->migrateToCurrentThread(echo, this_ethread());
+        if (n != nullptr) {
+          to              = n->thread;
+          echo->vc        = n;
+          echo->write_vio = n->do_io_write(echo, INT64_MAX, echo->reader);
+          echo->read_vio  = n->do_io_read(echo, INT64_MAX, echo->buf);
+        }
+        moved.notify();
+      }
+      return EVENT_DONE;
+    }
+    Echo *echo    = nullptr;
+    EThread *from = nullptr;
+    EThread *to   = nullptr;
+    EventWaiter moved;
+  };
+  EchoServer server;
+  NetEnvironment env(2);
+  int port = server.acceptor.listen();
+  auto p   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(p && round_trip(*p, "before"));
+  Echo *e = server.echo(0);
+  ASSERT_NE(e, nullptr);
+  Mover mover;
+  mover.echo     = e;
+  mover.mutex    = e->mutex; // the mover acts as the echo's state machine
+  EThread *other = nullptr;
+  {
+    MutexLock lock(e->mutex, nullptr);
+    other = e->vc->thread == eventProcessor.thread(ET_NET, 0) ? eventProcessor.thread(ET_NET, 1) : eventProcessor.thread(ET_NET, 0);
+  }
+  // Bytes in flight while the connection moves must not be lost.
+  ASSERT_TRUE(p->send_all("in-flight "));
+  other->schedule_imm(&mover);
+  ASSERT_TRUE(mover.moved.wait_for(1));
+  EXPECT_NE(mover.to, nullptr);
+  EXPECT_EQ(mover.to, other);
+  EXPECT_NE(mover.from, mover.to);
+  EXPECT_EQ(p->recv_exact(10), "in-flight ");
+  EXPECT_TRUE(round_trip(*p, "after the move"));
+}
+
+TEST(NetOOB, SendOOBCompletesAndThePeerReceivesUrgentData)
+{
+  struct OOBSender : Continuation {
+    OOBSender() : Continuation(new_ProxyMutex()) { set_handler(&OOBSender::handle); }
+    int handle(int event, void *)
+    {
+      result = event;
+      got.notify();
+      return EVENT_DONE;
+    }
+    std::atomic<int> result{0};
+    EventWaiter got;
+  } sender;
+  EchoServer server;
+  NetEnvironment env;
+  auto p = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(p && round_trip(*p, "x"));
+  Echo *e = server.echo(0);
+  ASSERT_NE(e, nullptr);
+  struct Trigger : Continuation {
+    Trigger() : Continuation(new_ProxyMutex()) { set_handler(&Trigger::handle); }
+    int handle(int, void *)
+    {
+      MutexLock lock(sender->mutex, this_ethread());
+      char byte = '!';
+      vc->send_OOB(sender, &byte, 1);
+      return EVENT_DONE;
+    }
+    NetVConnection *vc   = nullptr;
+    Continuation *sender = nullptr;
+  } trigger;
+  trigger.vc     = e->vc;
+  trigger.sender = &sender;
+  e->vc->thread->schedule_imm(&trigger);
+  ASSERT_TRUE(sender.got.wait_for(1));
+  EXPECT_EQ(sender.result.load(), VC_EVENT_OOB_COMPLETE);
+  char urgent     = 0;
+  bool got_urgent = false;
+  for (int i = 0; i < 200 && !got_urgent; ++i) {
+    got_urgent = ::recv(p->fd(), &urgent, 1, MSG_OOB) == 1;
+    if (!got_urgent) {
+      ::poll(nullptr, 0, 10);
+    }
+  }
+  EXPECT_TRUE(got_urgent);
+  EXPECT_EQ(urgent, '!');
+}
+} // namespace

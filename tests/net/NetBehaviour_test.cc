@@ -1,0 +1,580 @@
+// Loopback tests of single behaviours of the net layer: timeouts, close paths, resets, connect
+// failures, cross-thread reenable, queues, throttling, migration and OOB.
+#include "support/NetTestHarness.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+using namespace iocore;
+using namespace iocore::test;
+using namespace std::chrono_literals;
+
+namespace {
+/// A session that records the events it gets (with the time) and runs a scripted reaction.
+class Session : public Continuation
+{
+public:
+  using React = std::function<int(Session &, int event, void *data)>;
+  explicit Session(React react = {}) : Continuation(new_ProxyMutex()), react(std::move(react)) { set_handler(&Session::handle); }
+  ~Session() override
+  {
+    if (rbuf) {
+      free_MIOBuffer(rbuf);
+    }
+    if (wbuf) {
+      free_MIOBuffer(wbuf);
+    }
+  }
+
+  int handle(int event, void *data)
+  {
+    {
+      std::lock_guard<std::mutex> g(_m);
+      events.push_back(event);
+      times.push_back(std::chrono::steady_clock::now());
+    }
+    if (event >= 0 && event < static_cast<int>(_seen.size())) {
+      _seen[event].store(true);
+    }
+    if (event == NET_EVENT_OPEN || event == NET_EVENT_ACCEPT) {
+      vc = static_cast<NetVConnection *>(data);
+    }
+    if (event == NET_EVENT_OPEN_FAILED) {
+      open_failed_errno = static_cast<int>(-reinterpret_cast<intptr_t>(data));
+    }
+    if (event == VC_EVENT_ERROR) {
+      error_lerrno = vc->lerrno;
+    }
+    int r = react ? react(*this, event, data) : EVENT_DONE;
+    got.notify();
+    return r;
+  }
+
+  void close()
+  {
+    if (vc && !closed) {
+      closed = true;
+      vc->do_io_close();
+    }
+  }
+
+  /// Lock-free, so it can be used in EventWaiter predicates.
+  bool saw(int event) { return event >= 0 && event < static_cast<int>(_seen.size()) && _seen[event].load(); }
+  bool wait_event(int event, std::chrono::milliseconds d = 10s)
+  {
+    return got.wait_until([&] { return saw(event); }, d);
+  }
+  std::chrono::steady_clock::time_point time_of(int event)
+  {
+    std::lock_guard<std::mutex> g(_m);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (events[i] == event) {
+        return times[i];
+      }
+    }
+    return {};
+  }
+  std::vector<int> event_list()
+  {
+    std::lock_guard<std::mutex> g(_m);
+    return events;
+  }
+
+  React react;
+  NetVConnection *vc = nullptr;
+  MIOBuffer *rbuf    = nullptr;
+  IOBufferReader *rr = nullptr;
+  MIOBuffer *wbuf    = nullptr;
+  IOBufferReader *wr = nullptr;
+  VIO *read_vio      = nullptr;
+  VIO *write_vio     = nullptr;
+  bool closed        = false;
+  std::atomic<int> open_failed_errno{0};
+  std::atomic<int> error_lerrno{0};
+  std::atomic<int64_t> received{0};
+  EventWaiter got;
+
+private:
+  std::array<std::atomic<bool>, 256> _seen{};
+  std::mutex _m;
+  std::vector<int> events;
+  std::vector<std::chrono::steady_clock::time_point> times;
+};
+
+/// Server side: one Session per accepted connection, created with `make`.
+class SessionServer
+{
+public:
+  explicit SessionServer(std::function<std::unique_ptr<Session>()> make, bool serialised = true)
+      : _make(std::move(make)), acceptor(
+                                    [this](NetVConnection *vc) {
+                                      std::unique_ptr<Session> s = _make();
+                                      Session *raw               = s.get();
+                                      {
+                                        std::lock_guard<std::mutex> g(_m);
+                                        sessions.push_back(std::move(s));
+                                      }
+                                      MutexLock lock(raw->mutex, this_ethread());
+                                      raw->handle(NET_EVENT_ACCEPT, vc);
+                                    },
+                                    serialised)
+  {
+  }
+  Session *session(std::size_t i)
+  {
+    std::lock_guard<std::mutex> g(_m);
+    return i < sessions.size() ? sessions[i].get() : nullptr;
+  }
+  Session *wait_session(std::size_t i)
+  {
+    Session *s = nullptr;
+    (void)acceptor.accepted.wait_until([&] { return (s = session(i)) != nullptr; });
+    return s;
+  }
+
+  std::function<std::unique_ptr<Session>()> _make;
+  std::mutex _m;
+  std::vector<std::unique_ptr<Session>> sessions;
+  TestAcceptor acceptor;
+};
+
+/// The common reaction: read into a buffer, consuming and reenabling; close on EOS / ERROR / timeout.
+int
+reading_reaction(Session &s, int event, void *)
+{
+  switch (event) {
+  case NET_EVENT_ACCEPT:
+  case NET_EVENT_OPEN:
+    s.rbuf     = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+    s.rr       = s.rbuf->alloc_reader();
+    s.read_vio = s.vc->do_io_read(&s, INT64_MAX, s.rbuf);
+    break;
+  case VC_EVENT_READ_READY:
+    s.received += s.rr->read_avail();
+    s.rr->consume(s.rr->read_avail());
+    s.read_vio->reenable();
+    break;
+  case VC_EVENT_EOS:
+  case VC_EVENT_ERROR:
+  case VC_EVENT_INACTIVITY_TIMEOUT:
+  case VC_EVENT_ACTIVE_TIMEOUT:
+    s.close();
+    break;
+  default:
+    break;
+  }
+  return EVENT_DONE;
+}
+
+std::unique_ptr<Session>
+reading_session(std::function<void(Session &)> after_accept = {})
+{
+  return std::make_unique<Session>([after_accept](Session &s, int event, void *data) {
+    int r = reading_reaction(s, event, data);
+    if (event == NET_EVENT_ACCEPT && after_accept) {
+      after_accept(s);
+    }
+    return r;
+  });
+}
+
+double
+ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b)
+{
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// Tolerance for "fires no later than": the cop period (100 ms in tests) plus scheduling slack on a
+// loaded 2-core machine.
+constexpr double kLateSlackMs = 100 + 1500;
+
+TEST(NetTimeouts, InactivityTimeoutFiresWithinTimeoutAndCheckPeriod)
+{
+  SessionServer server([] { return reading_session([](Session &s) { s.vc->set_inactivity_timeout(HRTIME_MSECONDS(300)); }); });
+  NetEnvironment env;
+  int port  = server.acceptor.listen();
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT));
+  double ms = ms_between(s->time_of(NET_EVENT_ACCEPT), s->time_of(VC_EVENT_INACTIVITY_TIMEOUT));
+  EXPECT_GE(ms, 300.0);
+  EXPECT_LE(ms, 300.0 + kLateSlackMs);
+  EXPECT_TRUE(peer->wait_closed()) << "the session closed on the timeout";
+  EXPECT_GE(net_stats_snapshot().inactivity_timeouts, 1);
+}
+
+TEST(NetTimeouts, TrafficPushesTheInactivityDeadlineBack)
+{
+  SessionServer server([] { return reading_session([](Session &s) { s.vc->set_inactivity_timeout(HRTIME_MSECONDS(400)); }); });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  // Keep talking for ~1.2 s (three times the timeout), one byte every 100 ms: a load loop, bounded.
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(peer->send_all("x"));
+    std::this_thread::sleep_for(100ms);
+    ASSERT_FALSE(s->saw(VC_EVENT_INACTIVITY_TIMEOUT)) << "timed out despite traffic at step " << i;
+  }
+  ASSERT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT));
+  EXPECT_EQ(s->received.load(), 12);
+}
+
+TEST(NetTimeouts, ActiveTimeoutFiresAndZeroInactivityMeansNone)
+{
+  SessionServer server([] {
+    return reading_session([](Session &s) {
+      s.vc->set_inactivity_timeout(0);
+      s.vc->set_active_timeout(HRTIME_MSECONDS(300));
+    });
+  });
+  NetEnvironment env(2, [](NetConfig &c) { c.default_inactivity_timeout = HRTIME_MSECONDS(100); });
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_ACTIVE_TIMEOUT));
+  double ms = ms_between(s->time_of(NET_EVENT_ACCEPT), s->time_of(VC_EVENT_ACTIVE_TIMEOUT));
+  EXPECT_GE(ms, 300.0);
+  EXPECT_LE(ms, 300.0 + kLateSlackMs);
+  EXPECT_FALSE(s->saw(VC_EVENT_INACTIVITY_TIMEOUT)) << "set_inactivity_timeout(0) must disable the default";
+}
+
+TEST(NetTimeouts, DefaultInactivityTimeoutAppliesWhenNoneWasSet)
+{
+  SessionServer server([] { return reading_session(); });
+  NetEnvironment env(2, [](NetConfig &c) { c.default_inactivity_timeout = HRTIME_MSECONDS(250); });
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT));
+  EXPECT_GE(ms_between(s->time_of(NET_EVENT_ACCEPT), s->time_of(VC_EVENT_INACTIVITY_TIMEOUT)), 250.0);
+}
+
+TEST(NetClose, PeerCloseAfterDataDeliversDataThenEos)
+{
+  SessionServer server([] { return reading_session(); });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->send_all(std::string(100000, 'a')));
+  peer->close();
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_EOS));
+  EXPECT_EQ(s->received.load(), 100000) << "EOS must come after every byte read before it";
+}
+
+TEST(NetClose, PeerResetMidTransferIsReportedNotSilent)
+{
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *data) {
+      if (event == NET_EVENT_ACCEPT) {
+        // Stream to the peer until it resets.
+        s.wbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
+        s.wr   = s.wbuf->alloc_reader();
+        std::string chunk(32768, 'z');
+        s.wbuf->write(chunk.data(), static_cast<int64_t>(chunk.size()));
+        s.write_vio = s.vc->do_io_write(&s, INT64_MAX, s.wr);
+        return reading_reaction(s, event, data);
+      }
+      if (event == VC_EVENT_WRITE_READY) {
+        std::string chunk(32768, 'z');
+        s.wbuf->write(chunk.data(), static_cast<int64_t>(chunk.size()));
+        s.write_vio->reenable();
+        return EVENT_DONE;
+      }
+      return reading_reaction(s, event, data);
+    });
+  });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  ASSERT_GT(peer->recv_exact(100000).size(), 0u);
+  peer->reset();
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->got.wait_until([&] { return s->saw(VC_EVENT_ERROR) || s->saw(VC_EVENT_EOS); }))
+      << ::testing::PrintToString(s->event_list());
+}
+
+TEST(NetClose, CloseInsideReadCallbackFreesAfterItReturns)
+{
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *data) {
+      if (event == VC_EVENT_READ_READY) {
+        s.close(); // inside the call-back: deferred until it returns
+        return EVENT_DONE;
+      }
+      return reading_reaction(s, event, data);
+    });
+  });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->send_all("hello"));
+  EXPECT_TRUE(peer->wait_closed());
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->event_list().back(), VC_EVENT_READ_READY) << "no event after do_io_close";
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
+{
+  SessionServer server([] { return reading_session(); });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  {
+    MutexLock lock(s->mutex, nullptr); // the test thread is not the connection's thread
+    s->close();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(peer->wait_closed());
+  EXPECT_LT(ms_between(t0, std::chrono::steady_clock::now()), 2000.0) << "freed through the enable list, not the cop";
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
+{
+  // Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
+  // puts the VC on the atomic enable list; closing it right after must not free it while linked.
+  constexpr int kConnections = 50;
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *data) {
+      if (event == VC_EVENT_READ_READY) {
+        return EVENT_DONE; // leave the buffer full: the test thread reenables
+      }
+      return reading_reaction(s, event, data);
+    });
+  });
+  NetEnvironment env;
+  int port = server.acceptor.listen();
+  std::vector<SocketPeer> peers;
+  for (int i = 0; i < kConnections; ++i) {
+    auto p = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(p);
+    ASSERT_TRUE(p->send_all(std::string(5000, 'q')));
+    peers.push_back(std::move(*p));
+  }
+  for (int i = 0; i < kConnections; ++i) {
+    Session *s = server.wait_session(static_cast<std::size_t>(i));
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->wait_event(VC_EVENT_READ_READY));
+    MutexLock lock(s->mutex, nullptr);
+    s->rr->consume(s->rr->read_avail());
+    s->read_vio->reenable();
+    s->close();
+  }
+  for (auto &p : peers) {
+    EXPECT_TRUE(p.wait_closed());
+  }
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetReenable, ReenableFromAForeignThreadResumesReading)
+{
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *data) {
+      if (event == NET_EVENT_ACCEPT) {
+        s.rbuf     = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+        s.rr       = s.rbuf->alloc_reader();
+        s.read_vio = s.vc->do_io_read(&s, 20000, s.rbuf);
+        return EVENT_DONE;
+      }
+      (void)data;
+      return EVENT_DONE; // consume nothing here: the test thread does it
+    });
+  });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->send_all(std::string(20000, 'r')));
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  int64_t total = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (total < 20000 && std::chrono::steady_clock::now() < deadline) {
+    int seen = s->got.count();
+    {
+      MutexLock lock(s->mutex, nullptr);
+      int64_t n = s->rr->read_avail();
+      s->rr->consume(n);
+      total += n;
+      s->read_vio->reenable();
+    }
+    if (total < 20000) {
+      (void)s->got.wait_for(seen + 1, 5s);
+    }
+  }
+  EXPECT_EQ(total, 20000);
+  EXPECT_TRUE(s->wait_event(VC_EVENT_READ_COMPLETE));
+  MutexLock lock(s->mutex, nullptr);
+  s->close();
+}
+
+TEST(NetConnect, RefusedConnectIsReportedNeverSilent)
+{
+  Session client([](Session &s, int event, void *data) {
+    if (event == NET_EVENT_OPEN) {
+      return reading_reaction(s, event, data);
+    }
+    if (event == VC_EVENT_ERROR) {
+      s.close();
+    }
+    return EVENT_DONE;
+  });
+  NetEnvironment env;
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, unused_port());
+  {
+    MutexLock lock(client.mutex, nullptr);
+    netProcessor.connect_re(&client, &ep.sa);
+  }
+  ASSERT_TRUE(client.got.wait_until([&] { return client.saw(NET_EVENT_OPEN_FAILED) || client.saw(VC_EVENT_ERROR); }));
+  if (client.saw(NET_EVENT_OPEN_FAILED)) {
+    EXPECT_EQ(client.open_failed_errno.load(), ECONNREFUSED);
+  } else {
+    EXPECT_EQ(client.error_lerrno.load(), ECONNREFUSED);
+  }
+}
+
+TEST(NetConnect, BlackHoleConnectTimesOut)
+{
+  // A listener whose accept queue is full drops new SYNs: the connect never completes.
+  int lfd       = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, 0);
+  ASSERT_EQ(::bind(lfd, &ep.sa, ep.size()), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  sockaddr_in sin{};
+  socklen_t len = sizeof(sin);
+  ::getsockname(lfd, reinterpret_cast<sockaddr *>(&sin), &len);
+  ep.set_port(ntohs(sin.sin_port));
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ::connect(f, &ep.sa, ep.size());
+    fillers.push_back(f);
+  }
+  Session client([](Session &s, int event, void *data) {
+    if (event == NET_EVENT_OPEN) {
+      s.vc->set_inactivity_timeout(HRTIME_MSECONDS(300));
+      s.wbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+      s.wr   = s.wbuf->alloc_reader();
+      s.wbuf->write("ping", 4);
+      s.write_vio = s.vc->do_io_write(&s, 4, s.wr);
+      return EVENT_DONE;
+    }
+    return reading_reaction(s, event, data);
+  });
+  {
+    NetEnvironment env;
+    {
+      MutexLock lock(client.mutex, nullptr);
+      netProcessor.connect_re(&client, &ep.sa);
+    }
+    ASSERT_TRUE(client.got.wait_until([&] {
+      return client.saw(VC_EVENT_INACTIVITY_TIMEOUT) || client.saw(VC_EVENT_ERROR) || client.saw(NET_EVENT_OPEN_FAILED);
+    }));
+    EXPECT_TRUE(client.saw(VC_EVENT_INACTIVITY_TIMEOUT)) << ::testing::PrintToString(client.event_list());
+  }
+  for (int f : fillers) {
+    ::close(f);
+  }
+  ::close(lfd);
+}
+
+TEST(NetConnect, ThrottledConnectFailsWithEnetThrottling)
+{
+  SessionServer server([] { return reading_session(); });
+  Session first([](Session &s, int event, void *data) { return reading_reaction(s, event, data); });
+  Session second([](Session &, int, void *) { return EVENT_DONE; });
+  NetEnvironment env(2, [](NetConfig &c) { c.throttle_connections = 2; });
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(server.acceptor.listen()));
+  {
+    MutexLock lock(first.mutex, nullptr);
+    netProcessor.connect_re(&first, &ep.sa);
+  }
+  ASSERT_TRUE(first.wait_event(NET_EVENT_OPEN));
+  ASSERT_NE(server.wait_session(0), nullptr); // two connections open now: ours and the accepted one
+  {
+    MutexLock lock(second.mutex, nullptr);
+    netProcessor.connect_re(&second, &ep.sa);
+  }
+  ASSERT_TRUE(second.wait_event(NET_EVENT_OPEN_FAILED));
+  EXPECT_EQ(second.open_failed_errno.load(), ENET_THROTTLING);
+  EXPECT_GE(net_stats_snapshot().throttled, 1);
+  MutexLock lock(first.mutex, nullptr);
+  first.close();
+}
+
+TEST(NetScale, ThousandConcurrentConnectionsEachEchoed)
+{
+  constexpr int kClients = 1000;
+  SessionServer server(
+      [] {
+        return std::make_unique<Session>([](Session &s, int event, void *) {
+          switch (event) {
+          case NET_EVENT_ACCEPT:
+            s.rbuf      = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+            s.rr        = s.rbuf->alloc_reader();
+            s.wr        = s.rbuf->alloc_reader();
+            s.read_vio  = s.vc->do_io_read(&s, 64, s.rbuf);
+            s.write_vio = s.vc->do_io_write(&s, 64, s.wr);
+            break;
+          case VC_EVENT_READ_READY:
+          case VC_EVENT_READ_COMPLETE:
+            s.rr->consume(s.rr->read_avail());
+            s.write_vio->reenable();
+            break;
+          case VC_EVENT_WRITE_COMPLETE:
+          case VC_EVENT_EOS:
+          case VC_EVENT_ERROR:
+          case VC_EVENT_INACTIVITY_TIMEOUT:
+            s.close();
+            break;
+          default:
+            break;
+          }
+          return EVENT_DONE;
+        });
+      },
+      /*serialised=*/false);
+  NetEnvironment env;
+  int port = server.acceptor.listen();
+  std::vector<SocketPeer> peers;
+  peers.reserve(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    auto p = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(p) << "client " << i;
+    peers.push_back(std::move(*p));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(peers[i].send_all(pattern(0, 64, static_cast<uint8_t>(i))));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_EQ(peers[i].recv_exact(64), pattern(0, 64, static_cast<uint8_t>(i))) << "client " << i;
+  }
+  for (auto &p : peers) {
+    EXPECT_TRUE(p.wait_closed());
+  }
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+} // namespace

@@ -1,0 +1,1 @@
+// Keeps iocore_test_support a valid library while the support directory is empty.
