@@ -37,7 +37,7 @@ run_stage() {
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   echo "=== ${preset}: test"
-  ctest --preset "$preset" "$@" || failed=1
+  ctest --preset "$preset" --no-tests=error "$@" || failed=1
 }
 
 for stage in $stages; do
