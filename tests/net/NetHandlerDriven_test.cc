@@ -1,0 +1,161 @@
+// The NetHandler and InactivityCop on a hand-driven EThread with a manual clock and the FakePoller:
+// readiness and time are driven by the test, so the edge-triggered rules and timeout deadlines are
+// checked exactly, without sleeping. The socket is a real socketpair.
+#include "net/NetHandler.h"
+#include "net/UnixNetVConnection.h"
+#include "support/FakePoller.h"
+#include "support/ManualClock.h"
+
+#include "iocore/iocore.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+using namespace iocore;
+using namespace iocore::test;
+
+namespace {
+class Recorder : public Continuation
+{
+public:
+  Recorder() : Continuation(new_ProxyMutex()) { set_handler(&Recorder::handle); }
+  ~Recorder() override { free_MIOBuffer(buf); }
+  int handle(int event, void *)
+  {
+    events.push_back(event);
+    if (event == VC_EVENT_READ_READY) {
+      received += reader->read_avail();
+      reader->consume(reader->read_avail());
+      read_vio->reenable();
+    }
+    return EVENT_DONE;
+  }
+  std::vector<int> events;
+  MIOBuffer *buf         = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+  IOBufferReader *reader = buf->alloc_reader();
+  VIO *read_vio          = nullptr;
+  int64_t received       = 0;
+};
+
+class DrivenNet : public ::testing::Test
+{
+protected:
+  void SetUp() override
+  {
+    saved                                   = net_config();
+    net_config().inactivity_check_frequency = HRTIME_SECONDS(1);
+    thread.set_current();
+    thread.mutex->acquire(&thread);
+    auto p = std::make_unique<FakePoller>();
+    poller = p.get();
+    initialize_thread_for_net(&thread, std::move(p));
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    vc = UnixNetVConnection::alloc();
+    ASSERT_EQ(vc->populate(fds[0], &rec), 0);
+    MutexLock lock(rec.mutex, &thread);
+    rec.read_vio = vc->do_io_read(&rec, INT64_MAX, rec.buf);
+  }
+  void TearDown() override
+  {
+    {
+      MutexLock lock(rec.mutex, &thread);
+      vc->do_io_close();
+    }
+    ::close(fds[1]);
+    thread.mutex->release();
+    EThread::clear_current();
+    net_config() = saved;
+  }
+  void run() { thread.run_one_iteration(0); }
+
+  NetConfig saved;
+  ManualClock clock;
+  EThread thread{REGULAR, 0, &clock};
+  FakePoller *poller     = nullptr;
+  int fds[2]             = {-1, -1};
+  UnixNetVConnection *vc = nullptr;
+  Recorder rec;
+};
+
+TEST_F(DrivenNet, DataIsReadOnlyAfterAReadinessEdge)
+{
+  run(); // the first pass reads until EAGAIN: nothing there yet
+  ASSERT_EQ(::write(fds[1], "hello", 5), 5);
+  run();
+  EXPECT_EQ(rec.received, 0) << "edge-triggered: no edge reported, no read";
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_EQ(rec.received, 5);
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY}));
+}
+
+TEST_F(DrivenNet, PeerCloseIsEosAfterTheData)
+{
+  run();
+  ASSERT_EQ(::write(fds[1], "bye", 3), 3);
+  ::shutdown(fds[1], SHUT_WR);
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_EQ(rec.received, 3);
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_EOS}));
+}
+
+TEST_F(DrivenNet, InactivityTimeoutFiresOncePastTheDeadlineNeverBefore)
+{
+  {
+    MutexLock lock(rec.mutex, &thread);
+    vc->set_inactivity_timeout(HRTIME_SECONDS(5));
+  }
+  run();
+  clock.advance(HRTIME_SECONDS(4));
+  run();
+  EXPECT_EQ(rec.events, std::vector<int>{});
+  clock.advance(HRTIME_SECONDS(1)); // exactly at the deadline: not yet past it
+  run();
+  EXPECT_EQ(rec.events, std::vector<int>{});
+  clock.advance(HRTIME_SECONDS(1));
+  run();
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_INACTIVITY_TIMEOUT}));
+}
+
+TEST_F(DrivenNet, ActivityRestartsTheInactivityClock)
+{
+  {
+    MutexLock lock(rec.mutex, &thread);
+    vc->set_inactivity_timeout(HRTIME_SECONDS(5));
+  }
+  run();
+  clock.advance(HRTIME_SECONDS(4));
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  poller->make_ready(fds[0], kReadable);
+  run(); // read at t = 4 s: the deadline moves to 9 s
+  clock.advance(HRTIME_SECONDS(3));
+  run();
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY}));
+  clock.advance(HRTIME_SECONDS(3));
+  run();
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_INACTIVITY_TIMEOUT}));
+}
+
+TEST_F(DrivenNet, ActiveTimeoutFiresDespiteTraffic)
+{
+  {
+    MutexLock lock(rec.mutex, &thread);
+    vc->set_active_timeout(HRTIME_SECONDS(3));
+  }
+  auto timeouts = [&] { return std::count(rec.events.begin(), rec.events.end(), VC_EVENT_ACTIVE_TIMEOUT); };
+  for (int i = 1; i <= 5; ++i) { // a byte every second: the connection is never idle
+    clock.advance(HRTIME_SECONDS(1));
+    ASSERT_EQ(::write(fds[1], "y", 1), 1);
+    poller->make_ready(fds[0], kReadable);
+    run();
+    EXPECT_EQ(timeouts(), i <= 3 ? 0 : 1) << "at t = " << i << " s";
+  }
+  EXPECT_EQ(rec.received, 5);
+}
+} // namespace
