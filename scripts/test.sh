@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, as CI does (.ci/run calls exactly this):
 #   1. dev preset (Debug, -Werror): every test, including the install/find_package check and the apps
+#      lint: clang-format and clang-tidy must be clean (scripts/lint.sh)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test
 #   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites
 #   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stages=${IOCORE_TEST_STAGES:-"dev asan tsan fuzz"}
+stages=${IOCORE_TEST_STAGES:-"dev lint asan tsan fuzz"}
 fuzz_seconds=${IOCORE_FUZZ_SECONDS:-30}
 jobs=$(nproc)
 
@@ -43,6 +44,7 @@ run_stage() {
 for stage in $stages; do
   case $stage in
     dev) run_stage dev ;;
+    lint) echo "=== lint"; ./scripts/lint.sh || failed=1 ;;
     asan)
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_stage asan -LE "apps|install" ;;

@@ -8,6 +8,9 @@ Action::Action(const Action &o) : continuation(o.continuation), mutex(o.mutex), 
 Action &
 Action::operator=(const Action &o)
 {
+  if (this == &o) {
+    return *this;
+  }
   continuation = o.continuation;
   mutex        = o.mutex;
   cancelled.store(o.cancelled.load());

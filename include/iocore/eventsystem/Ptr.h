@@ -14,7 +14,13 @@ class RefCountObj
 public:
   RefCountObj() = default;
   RefCountObj(const RefCountObj &) : _refcount(0) {}
-  RefCountObj &operator=(const RefCountObj &) { return *this; }
+  /// The count belongs to the object, not its value: assignment leaves it alone.
+  RefCountObj &
+  operator=(const RefCountObj &o)
+  {
+    (void)o;
+    return *this;
+  }
   virtual ~RefCountObj() = default;
 
   int refcount_inc() { return _refcount.fetch_add(1, std::memory_order_relaxed) + 1; }
@@ -43,6 +49,9 @@ public:
 
   Ptr &operator=(const Ptr &o)
   {
+    if (this == &o) {
+      return *this;
+    }
     if (o.m_ptr != m_ptr) {
       T *old = m_ptr;
       m_ptr  = o.m_ptr;
