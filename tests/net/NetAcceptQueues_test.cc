@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -376,5 +377,81 @@ TEST(NetOOB, SendOOBCompletesAndThePeerReceivesUrgentData)
   }
   EXPECT_TRUE(got_urgent);
   EXPECT_EQ(urgent, '!');
+}
+} // namespace
+
+namespace {
+TEST(NetVCOptions, SocketOptionsAndAddressesAreApplied)
+{
+  struct Probe {
+    std::atomic<int> nodelay{-1};
+    std::atomic<int> keepalive{-1};
+    std::atomic<int> remote_port{0};
+    std::atomic<int> local_port{0};
+    std::atomic<bool> remote_is_loopback{false};
+  } probe;
+  EchoServer server;
+  server.on_start = [&](Echo *e) {
+    int v         = 0;
+    socklen_t len = sizeof(v);
+    ::getsockopt(e->vc->get_socket(), IPPROTO_TCP, TCP_NODELAY, &v, &len);
+    probe.nodelay = v;
+    ::getsockopt(e->vc->get_socket(), SOL_SOCKET, SO_KEEPALIVE, &v, &len);
+    probe.keepalive   = v;
+    probe.remote_port = e->vc->get_remote_port();
+    probe.local_port  = e->vc->get_local_port();
+    IpEndpoint remote;
+    remote.assign(e->vc->get_remote_addr());
+    probe.remote_is_loopback = remote.host_string() == "127.0.0.1";
+  };
+  NetEnvironment env;
+  NetProcessor::AcceptOptions opt;
+  opt.sockopt_flags = SOCK_OPT_NO_DELAY | SOCK_OPT_KEEP_ALIVE;
+  int port          = server.acceptor.listen(opt);
+  auto p            = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(p && round_trip(*p, "o"));
+  sockaddr_in self{};
+  socklen_t len = sizeof(self);
+  ::getsockname(p->fd(), reinterpret_cast<sockaddr *>(&self), &len);
+  EXPECT_NE(probe.nodelay.load(), 0);
+  EXPECT_NE(probe.keepalive.load(), 0);
+  EXPECT_EQ(probe.local_port.load(), port);
+  EXPECT_EQ(probe.remote_port.load(), ntohs(self.sin_port));
+  EXPECT_TRUE(probe.remote_is_loopback);
+}
+
+TEST(NetStats, CountersAddUpForOneEchoedConnection)
+{
+  EchoServer server;
+  NetEnvironment env;
+  NetStats before = net_stats_snapshot();
+  auto p          = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(p && round_trip(*p, std::string(10000, 's')));
+  ASSERT_TRUE(eventually([&] { return net_stats_snapshot().write_bytes - before.write_bytes >= 10000; }));
+  NetStats during = net_stats_snapshot();
+  EXPECT_EQ(during.accepts - before.accepts, 1);
+  EXPECT_EQ(during.connections_currently_open, 1);
+  EXPECT_EQ(during.read_bytes - before.read_bytes, 10000);
+  EXPECT_EQ(during.write_bytes - before.write_bytes, 10000);
+  EXPECT_GE(during.calls_to_read - before.calls_to_read, 1);
+  EXPECT_GE(during.calls_to_write - before.calls_to_write, 1);
+  p->close();
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetShutdown, HalfCloseWriteSendsFinWhileReadingContinues)
+{
+  EchoServer server;
+  server.on_start = [](Echo *e) { e->vc->do_io_shutdown(IO_SHUTDOWN_WRITE); };
+  NetEnvironment env;
+  auto p = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(p);
+  bool eof = false;
+  EXPECT_EQ(p->recv_until_eof(&eof), "");
+  EXPECT_TRUE(eof) << "the server's FIN arrives";
+  ASSERT_TRUE(p->send_all("still listening"));
+  Echo *e = server.echo(0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->events.wait_until([&] { return e->last_event.load() == VC_EVENT_READ_READY; }));
 }
 } // namespace
