@@ -22,7 +22,10 @@ InactivityCop::check_inactivity(int event, void *data)
   const ink_hrtime ka_timeout = net_config().keep_alive_no_activity_timeout_in;
 
   // Work from a fresh copy of the open list, popping as we go, so that a VC closed by a call-back
-  // below is never visited again.
+  // below is never visited again. Unlike ATS, poll activity does not take a VC off this list: a
+  // connection busy every second would otherwise never have its active timeout checked (ATS 7.1
+  // checked active timeouts only for the active queue at all; DrivenNet.ActiveTimeoutFiresDespiteTraffic).
+  // Only connections with a deadline are ever signalled, so visiting all of them is cheap.
   while (UnixNetVConnection *vc = _nh.cop_list.dequeue()) {
     (void)vc;
   }

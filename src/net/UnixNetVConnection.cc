@@ -615,7 +615,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
       return;
     }
     // Seed: the mutex may change in the write-buffer-empty call-back too; ATS only checks after
-    // WRITE_READY. Checked for every event here.
+    // WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
     if (lock.get_mutex() != s.vio.mutex.get()) {
       reschedule(s);
       return;
@@ -951,6 +951,8 @@ UnixNetVConnection::startEvent(int event, void *data)
     return EVENT_CONT;
   }
   if (action_.cancelled.load(std::memory_order_acquire)) {
+    // Never reached a NetHandler: no socket, no lists, nothing to call back; just the memory
+    // (seed, free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
     free_thread(t);
     return EVENT_DONE;
   }

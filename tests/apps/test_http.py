@@ -166,3 +166,14 @@ def test_wrk_runs_without_socket_errors(start_iocore):
     reqs = int(re.search(r"(\d+) requests in", r.stdout).group(1))
     assert reqs > 100
     assert p.terminate() == 0
+
+
+def test_sigterm_closes_idle_keep_alive_connections_at_once(start_iocore):
+    p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "2", "--drain-timeout", "10")
+    s = http_connect(p.addr())
+    s.sendall(req())
+    assert read_http_response(s)[0] == 200
+    p.proc.send_signal(15)
+    assert recv_until_eof(s, timeout=3) == b""
+    s.close()
+    assert p.terminate(timeout=3) == 0
