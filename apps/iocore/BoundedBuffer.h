@@ -1,0 +1,14 @@
+// Sizing of the MIOBuffers that bound how much the `iocore` command holds per connection and
+// direction (--buffer-size): the block size and water mark that cap a buffer at about N bytes.
+#pragma once
+
+#include <iocore/iocore.h>
+
+#include <cstdint>
+
+namespace iocore_cli {
+/// A buffer whose writer stops being offered room (write_avail() == 0, which stops a read VIO)
+/// once about `bytes` are buffered: blocks of the largest size index not above `bytes`, and a
+/// water mark of the remainder.
+iocore::MIOBuffer *new_bounded_MIOBuffer(int64_t bytes);
+} // namespace iocore_cli

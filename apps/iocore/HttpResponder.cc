@@ -1,0 +1,381 @@
+// HttpSession: one client connection of `iocore http`. Input is fed to HttpParser block by block;
+// each complete request appends a response to the output buffer. Output is bounded: parsing pauses
+// while kMaxPendingOutput bytes wait to be sent, and a large body is copied in as room frees, so a
+// pipelining client that does not read cannot make the server buffer without limit.
+#include "HttpResponder.h"
+
+#include "AccessLog.h"
+#include "BoundedBuffer.h"
+#include "HttpParser.h"
+#include "Listener.h"
+#include "Log.h"
+#include "Session.h"
+#include "Stats.h"
+
+#include <algorithm>
+#include <ctime>
+
+namespace iocore_cli {
+using namespace iocore;
+
+namespace {
+  constexpr int64_t kInputBufferBytes = 4096;
+  constexpr int64_t kMaxPendingOutput = int64_t{64} * 1024;
+  /// How long a closing connection keeps reading (and discarding) after its last response, so the
+  /// client sees the response instead of a reset caused by its own unread bytes.
+  constexpr ink_hrtime kLingerTimeout = HRTIME_SECONDS(2);
+
+  /// The Date header value, formatted at most once per second per thread.
+  const char *http_date()
+  {
+    thread_local time_t cached_at = 0;
+    thread_local char value[64];
+    time_t now = ::time(nullptr);
+    if (now != cached_at) {
+      tm tmv{};
+      ::gmtime_r(&now, &tmv);
+      std::strftime(value, sizeof(value), "%a, %d %b %Y %H:%M:%S GMT", &tmv);
+      cached_at = now;
+    }
+    return value;
+  }
+
+  enum class Phase {
+    kServing,   ///< parsing requests and answering them
+    kClosing,   ///< no more requests: flush the output, then half-close
+    kLingering, ///< output sent and write side shut: discard input until EOS or kLingerTimeout
+    kClosed,    ///< the connection is closed; the session is destroyed when the handler returns
+  };
+
+  class HttpSession : public Session
+  {
+  public:
+    HttpSession(NetVConnection *vc, const HttpResponderConfig &config)
+        : Session(vc->mutex), _vc(vc), _config(config), _start(ink_get_hrtime())
+    {
+      _client = endpoint_string(vc->get_remote_addr());
+      set_handler(&HttpSession::handle_event);
+    }
+
+    void start()
+    {
+      apply_client_timeouts(_vc, _config.common);
+      _in         = new_bounded_MIOBuffer(kInputBufferBytes);
+      _in_reader  = _in->alloc_reader();
+      _out        = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
+      _out_reader = _out->alloc_reader();
+      _read_vio   = _vc->do_io_read(this, INT64_MAX, _in);
+      _write_vio  = _vc->do_io_write(this, INT64_MAX, _out_reader);
+    }
+
+  private:
+    int handle_event(int event, void *data)
+    {
+      if (handle_registry_event(event)) {
+        return EVENT_DONE;
+      }
+      (void)data;
+      switch (event) {
+      case VC_EVENT_READ_READY:
+        on_input();
+        break;
+      case VC_EVENT_WRITE_READY:
+        on_output_room();
+        break;
+      case VC_EVENT_EOS:
+      case VC_EVENT_READ_COMPLETE:
+        on_client_eos();
+        break;
+      case VC_EVENT_WRITE_COMPLETE:
+        on_output_flushed();
+        break;
+      case VC_EVENT_INACTIVITY_TIMEOUT:
+      case VC_EVENT_ACTIVE_TIMEOUT:
+        close(_phase == Phase::kLingering ? EndReason::kEof : EndReason::kTimeout);
+        break;
+      case VC_EVENT_ERROR:
+      default:
+        close(_phase == Phase::kLingering ? EndReason::kEof : EndReason::kError);
+        break;
+      }
+      destroy_if_closed();
+      return EVENT_DONE;
+    }
+
+    /// Closing happens deep inside call chains; the object (and its buffers) stays valid until the
+    /// handler unwinds to here. Code after a possible close() checks _phase, never _vc.
+    void destroy_if_closed()
+    {
+      if (_phase != Phase::kClosed) {
+        return;
+      }
+      free_MIOBuffer(_in);
+      free_MIOBuffer(_out);
+      finish();
+    }
+
+    void on_input()
+    {
+      if (_phase == Phase::kLingering) {
+        _in_reader->consume(_in_reader->read_avail());
+        _read_vio->reenable();
+        return;
+      }
+      if (_phase == Phase::kServing) {
+        serve();
+      }
+    }
+
+    void on_output_room()
+    {
+      if (_phase == Phase::kLingering || _phase == Phase::kClosed) {
+        return;
+      }
+      fill_body();
+      if (_phase == Phase::kServing) {
+        serve();
+      }
+    }
+
+    void on_client_eos()
+    {
+      _read_eos = true;
+      if (_phase == Phase::kLingering) {
+        close(EndReason::kEof);
+        return;
+      }
+      if (_phase == Phase::kServing) {
+        serve(); // answer every complete request that arrived before the FIN
+      }
+      if (_phase == Phase::kServing) {
+        begin_closing(); // whatever is left is an incomplete request that can never complete
+      }
+    }
+
+    /// Parse and answer requests while there is input and the output is not backed up.
+    void serve()
+    {
+      bool consumed = false;
+      while (_phase == Phase::kServing && _body_left == 0 && _out_reader->read_avail() < kMaxPendingOutput) {
+        int64_t avail = _in_reader->block_read_avail();
+        if (avail <= 0) {
+          if (_in_reader->read_avail() <= 0) {
+            break;
+          }
+          _in_reader->consume(0);
+          continue;
+        }
+        size_t used = _parser.feed(_in_reader->start(), static_cast<size_t>(avail));
+        _in_reader->consume(static_cast<int64_t>(used));
+        consumed = consumed || used > 0;
+        switch (_parser.status()) {
+        case HttpParseStatus::kNeedMore:
+          break;
+        case HttpParseStatus::kMessageComplete:
+          respond(_parser.request());
+          break;
+        case HttpParseStatus::kBadRequest:
+          log_message(LogLevel::kDebug, "http %s: 400 (%s)", _client.c_str(), std::string(_parser.error_reason()).c_str());
+          respond_error(400, "Bad Request", app_stats().http_responses_400);
+          break;
+        case HttpParseStatus::kHeadTooLarge:
+          respond_error(431, "Request Header Fields Too Large", app_stats().http_responses_431);
+          break;
+        }
+      }
+      if (_out_reader->read_avail() > 0) {
+        _write_vio->reenable();
+      }
+      if (_phase == Phase::kServing && consumed && !_read_eos) {
+        _read_vio->reenable();
+      }
+      if (_phase == Phase::kServing && _read_eos && _in_reader->read_avail() == 0) {
+        begin_closing();
+      }
+    }
+
+    void respond(const HttpRequest &req)
+    {
+      stat_add(app_stats().http_requests);
+      stat_add(app_stats().http_responses_200);
+      ++_requests;
+      bool keep_alive = req.keep_alive && !SessionRegistry::instance().is_draining();
+      char head[256];
+      const char *connection = !keep_alive ? "Connection: close\r\n" : (req.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
+      int n                  = std::snprintf(head, sizeof(head),
+                                             "HTTP/1.1 200 OK\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                                                              "Content-Length: %zu\r\n%s\r\n",
+                                             http_date(), _config.body.size(), connection);
+      _out->write(head, n);
+      if (!req.is_head()) {
+        _body_offset = 0;
+        _body_left   = static_cast<int64_t>(_config.body.size());
+        fill_body();
+      }
+      if (!keep_alive) {
+        begin_closing();
+      }
+    }
+
+    void respond_error(int status, const char *reason, std::atomic<int64_t> &counter)
+    {
+      stat_add(app_stats().http_requests);
+      stat_add(counter);
+      ++_requests;
+      char msg[512];
+      std::string text = std::string(reason) + "\n";
+      int n            = std::snprintf(msg, sizeof(msg),
+                                       "HTTP/1.1 %d %s\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                                                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                                       status, reason, http_date(), text.size(), text.c_str());
+      _out->write(msg, n);
+      _error_response = true;
+      begin_closing();
+    }
+
+    /// Copy the rest of the current body into the output as far as the bound allows.
+    void fill_body()
+    {
+      if (_phase == Phase::kClosed || _phase == Phase::kLingering) {
+        return;
+      }
+      while (_body_left > 0) {
+        int64_t room = kMaxPendingOutput - _out_reader->read_avail();
+        if (room <= 0) {
+          break;
+        }
+        int64_t n = std::min(room, _body_left);
+        _out->write(_config.body.data() + _body_offset, n);
+        _body_offset += n;
+        _body_left -= n;
+      }
+      if (_out_reader->read_avail() > 0) {
+        _write_vio->reenable();
+      }
+      if (_phase == Phase::kClosing && _body_left == 0) {
+        set_final_write_size();
+      }
+    }
+
+    /// Stop taking requests; close once the output (including the rest of a body) is sent.
+    void begin_closing()
+    {
+      if (_phase != Phase::kServing) {
+        return;
+      }
+      _phase = Phase::kClosing;
+      if (_body_left == 0) {
+        set_final_write_size();
+      }
+    }
+
+    void set_final_write_size()
+    {
+      int64_t pending = _out_reader->read_avail();
+      if (pending == 0) {
+        on_output_flushed();
+        return;
+      }
+      _write_vio->nbytes = _write_vio->ndone + pending;
+      _write_vio->reenable();
+    }
+
+    void on_output_flushed()
+    {
+      if (_phase != Phase::kClosing) {
+        return;
+      }
+      if (_read_eos && !_error_response) {
+        close(EndReason::kEof);
+        return;
+      }
+      // Half-close, then read and discard until the client closes too (lingering close).
+      _bytes_out_at_shutdown = _write_vio->ndone;
+      _vc->do_io_shutdown(IO_SHUTDOWN_WRITE);
+      if (_read_eos) {
+        close(EndReason::kEof);
+        return;
+      }
+      _phase = Phase::kLingering;
+      _vc->set_inactivity_timeout(kLingerTimeout);
+      _vc->cancel_active_timeout();
+      _vc->set_active_timeout(kLingerTimeout);
+      _in_reader->consume(_in_reader->read_avail());
+      _read_vio->reenable();
+    }
+
+    void on_drain_start() override
+    {
+      if (_phase == Phase::kServing && _parser.is_between_requests() && _in_reader->read_avail() == 0 && _body_left == 0 &&
+          _out_reader->read_avail() == 0) {
+        _drained = true;
+        begin_closing(); // an idle keep-alive connection: close it now
+      }
+      // Otherwise the response in progress carries "Connection: close" (respond() checks the drain).
+      destroy_if_closed();
+    }
+
+    void on_force_close() override
+    {
+      close(EndReason::kDrain);
+      destroy_if_closed();
+    }
+
+    void close(EndReason why)
+    {
+      if (_phase == Phase::kClosed) {
+        return;
+      }
+      if (_drained && why == EndReason::kEof) {
+        why = EndReason::kDrain;
+      }
+      AccessRecord rec;
+      rec.mode      = "http";
+      rec.client    = _client;
+      rec.bytes_in  = _read_vio->ndone;
+      rec.bytes_out = _phase == Phase::kLingering ? _bytes_out_at_shutdown : _write_vio->ndone;
+      rec.duration  = ink_get_hrtime() - _start;
+      rec.end       = why;
+      rec.requests  = _requests;
+      if (why == EndReason::kError && _vc->lerrno != 0) {
+        rec.detail = errno_name(_vc->lerrno);
+      }
+      _vc->do_io_close();
+      _vc        = nullptr;
+      _read_vio  = nullptr;
+      _write_vio = nullptr;
+      _phase     = Phase::kClosed;
+      write_access_log(rec);
+    }
+
+    NetVConnection *_vc;
+    const HttpResponderConfig &_config;
+    MIOBuffer *_in              = nullptr;
+    IOBufferReader *_in_reader  = nullptr;
+    MIOBuffer *_out             = nullptr;
+    IOBufferReader *_out_reader = nullptr;
+    VIO *_read_vio              = nullptr;
+    VIO *_write_vio             = nullptr;
+    HttpParser _parser;
+    Phase _phase                   = Phase::kServing;
+    bool _read_eos                 = false;
+    bool _error_response           = false;
+    bool _drained                  = false;
+    int64_t _body_offset           = 0;
+    int64_t _body_left             = 0;
+    int64_t _requests              = 0;
+    int64_t _bytes_out_at_shutdown = 0;
+    ink_hrtime _start;
+    std::string _client;
+  };
+} // namespace
+
+void
+start_http_session(NetVConnection *vc, const HttpResponderConfig &config)
+{
+  stat_add(app_stats().http_connections_total);
+  auto *s = new HttpSession(vc, config);
+  SessionRegistry::instance().add(s);
+  s->start();
+}
+} // namespace iocore_cli

@@ -1,0 +1,78 @@
+// Listener: accept() with no continuation mutex, so connections are handed over concurrently on
+// every net thread (each call holds only the new connection's own mutex, which the sessions adopt).
+#include "Listener.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace iocore_cli {
+using namespace iocore;
+
+Listener::Listener(std::string name, Factory factory) : Continuation(), _name(std::move(name)), _factory(std::move(factory))
+{
+  set_handler(&Listener::accept_event);
+}
+
+bool
+Listener::start(const IpEndpoint &addr, std::string &error)
+{
+  NetProcessor::AcceptOptions opt;
+  opt.local_ip      = addr;
+  opt.local_port    = addr.port();
+  opt.ip_family     = addr.family();
+  opt.sockopt_flags = SOCK_OPT_NO_DELAY;
+  errno             = 0;
+  _accept           = netProcessor.accept(this, opt);
+  if (_accept == nullptr || _accept == ACTION_IO_ERROR) {
+    int err = errno;
+    error   = "cannot listen on " + addr.to_string() + " (" + _name + "): " + (err ? std::strerror(err) : "unknown error");
+    _accept = nullptr;
+    return false;
+  }
+  _bound   = addr;
+  int port = NetProcessor::accept_port(_accept);
+  if (port > 0) {
+    _bound.set_port(static_cast<uint16_t>(port));
+  }
+  return true;
+}
+
+void
+Listener::stop()
+{
+  if (_stopped.exchange(true)) {
+    return;
+  }
+  if (_accept != nullptr) {
+    // An accept continuation without a mutex has no lock to hold for cancel(); the accept group's
+    // cancel is safe from any thread and stops each listening socket on its own thread.
+    _accept->cancel();
+  }
+}
+
+int
+Listener::accept_event(int event, void *data)
+{
+  if (event != NET_EVENT_ACCEPT) {
+    return EVENT_DONE;
+  }
+  auto *vc = static_cast<NetVConnection *>(data);
+  if (_stopped.load(std::memory_order_acquire)) {
+    vc->do_io_close();
+    return EVENT_DONE;
+  }
+  _factory(vc);
+  return EVENT_DONE;
+}
+
+void
+apply_client_timeouts(NetVConnection *vc, const CommonOptions &common)
+{
+  if (common.inactivity_timeout) {
+    vc->set_inactivity_timeout(*common.inactivity_timeout);
+  }
+  if (common.active_timeout && *common.active_timeout > 0) {
+    vc->set_active_timeout(*common.active_timeout);
+  }
+}
+} // namespace iocore_cli

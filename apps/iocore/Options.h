@@ -1,0 +1,71 @@
+// The `iocore` command line: modes, flags and their validation. Parsing is pure (no I/O, no
+// library state) so every rule of the command-line contract can be unit tested; main.cc prints the
+// outcome and exits 2 on an error.
+#pragma once
+
+#include <iocore/eventsystem/Time.h>
+#include <iocore/net/IpEndpoint.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iocore_cli {
+enum class Mode { kProxy, kHttp, kEcho, kDemo };
+
+enum class LogLevel { kError = 0, kWarn, kInfo, kDebug };
+
+/// Flags every mode takes.
+struct CommonOptions {
+  std::optional<int> threads;                           ///< net threads; unset: number of cores
+  std::optional<iocore::ink_hrtime> inactivity_timeout; ///< unset: the library default
+  std::optional<iocore::ink_hrtime> active_timeout;     ///< unset: none
+  std::optional<int> max_connections;                   ///< concurrent clients; unset: the library default
+  std::optional<iocore::IpEndpoint> stats;              ///< Prometheus endpoint
+  LogLevel log_level = LogLevel::kInfo;
+  std::optional<std::string> access_log; ///< a file name, or "-" for stdout
+  iocore::ink_hrtime drain_timeout = iocore::HRTIME_SECONDS(10);
+};
+
+struct ProxyOptions {
+  std::vector<iocore::IpEndpoint> upstreams;
+  iocore::ink_hrtime connect_timeout = iocore::HRTIME_SECONDS(5);
+  int64_t buffer_size                = 32768; ///< per direction
+  std::optional<int> retries;                 ///< unset: every other upstream once
+};
+
+struct HttpOptions {
+  std::string body = "Hello from iocore\n";
+};
+
+struct Options {
+  Mode mode = Mode::kDemo;
+  iocore::IpEndpoint listen;
+  CommonOptions common;
+  ProxyOptions proxy;
+  HttpOptions http;
+};
+
+struct ParseResult {
+  enum class Kind { kRun, kHelp, kVersion, kError };
+  Kind kind = Kind::kError;
+  Options options;  ///< valid for kRun
+  std::string text; ///< the help text (kHelp) or a one-line error naming the problem (kError)
+};
+
+/// Parse argv (argv[0] is the program name). Flags take their value as the next argument or after
+/// '=' ("--threads 4", "--threads=4").
+ParseResult parse_command_line(int argc, const char *const *argv);
+
+/// The help text of a mode, or of the whole command when mode is unset.
+std::string usage(std::optional<Mode> mode);
+
+const char *mode_name(Mode mode);
+
+/// "1.5" -> 1.5 s as ink_hrtime; nullopt for anything that is not a non-negative decimal number.
+std::optional<iocore::ink_hrtime> parse_seconds(std::string_view text);
+/// A non-negative decimal integer with an optional K/M/G (binary) suffix; nullopt otherwise.
+std::optional<int64_t> parse_size(std::string_view text);
+} // namespace iocore_cli

@@ -1,0 +1,368 @@
+// ProxyTunnel: connecting with failover, then moving bytes both ways. Direction bookkeeping:
+//   src READ_READY       -> dst write VIO reenable (data to send)
+//   dst WRITE_READY      -> src read VIO reenable (room made; a full buffer had stopped the read)
+//   src EOS              -> dst write VIO nbytes = what is buffered; at WRITE_COMPLETE dst SHUT_WR
+// "NET_EVENT_OPEN" only means the socket is connecting: the first event from the upstream VC that
+// is not an error confirms the handshake; until then a refusal or timeout moves on to the next
+// upstream without touching the client.
+#include "ProxyTunnel.h"
+
+#include "BoundedBuffer.h"
+#include "Listener.h"
+#include "Log.h"
+#include "Stats.h"
+
+#include <cerrno>
+
+namespace iocore_cli {
+using namespace iocore;
+
+namespace {
+  /// Private event code of the per-attempt connect timer.
+  constexpr int kEventConnectTimeout = 61101;
+} // namespace
+
+ProxyTunnel::ProxyTunnel(NetVConnection *client, TcpProxyConfig &config)
+    : Session(client->mutex), _config(config), _client(client), _start(ink_get_hrtime())
+{
+  _client_name = endpoint_string(client->get_remote_addr());
+  _up.stat     = &app_stats().proxy_bytes_client_to_upstream;
+  _down.stat   = &app_stats().proxy_bytes_upstream_to_client;
+  set_handler(&ProxyTunnel::handle_event);
+}
+
+void
+ProxyTunnel::start()
+{
+  stat_add(app_stats().proxy_active_tunnels);
+  apply_client_timeouts(_client, _config.common);
+  _up.buf      = new_bounded_MIOBuffer(_config.buffer_size);
+  _up.reader   = _up.buf->alloc_reader();
+  _down.buf    = new_bounded_MIOBuffer(_config.buffer_size);
+  _down.reader = _down.buf->alloc_reader();
+  // Reading the client at once lets its first bytes wait in the (bounded) buffer during the
+  // connect, and shows a client that gives up.
+  _up.read_vio    = _client->do_io_read(this, INT64_MAX, _up.buf);
+  _down.write_vio = _client->do_io_write(this, INT64_MAX, _down.reader);
+  _first          = _config.next_upstream.fetch_add(1, std::memory_order_relaxed);
+  connect_next();
+  destroy_if_closed();
+}
+
+int
+ProxyTunnel::handle_event(int event, void *data)
+{
+  if (handle_registry_event(event)) {
+    return EVENT_DONE;
+  }
+  switch (event) {
+  case NET_EVENT_OPEN:
+    on_open(static_cast<NetVConnection *>(data));
+    break;
+  case NET_EVENT_OPEN_FAILED: {
+    _connect_action = nullptr;
+    auto err        = static_cast<int>(-reinterpret_cast<intptr_t>(data));
+    on_connect_failed(err > 0 ? err : ECONNREFUSED);
+    break;
+  }
+  case kEventConnectTimeout:
+    _connect_timer = nullptr;
+    on_connect_failed(ETIMEDOUT);
+    break;
+  default:
+    on_vc_event(event, static_cast<VIO *>(data));
+    break;
+  }
+  destroy_if_closed();
+  return EVENT_DONE;
+}
+
+void
+ProxyTunnel::connect_next()
+{
+  while (_phase == Phase::kConnecting) {
+    if (_attempt >= _config.attempts) {
+      stat_add(app_stats().proxy_no_upstream);
+      log_message(LogLevel::kDebug, "proxy %s: no upstream answered", _client_name.c_str());
+      end(EndReason::kError, "no_upstream_" + errno_name(_last_error ? _last_error : ECONNREFUSED));
+      return;
+    }
+    size_t n  = _config.upstreams.size();
+    _upstream = _config.upstreams[(_first + static_cast<uint64_t>(_attempt)) % n];
+    ++_attempt;
+    _upstream_confirmed = false;
+    _inline_failure     = 0;
+
+    NetVCOptions opts;
+    _in_connect_call = true;
+    Action *a        = netProcessor.connect_re(this, &_upstream.sa, &opts);
+    _in_connect_call = false;
+    if (_inline_failure != 0) {
+      stat_add(app_stats().proxy_upstream_connect_failures);
+      _last_error = _inline_failure;
+      log_message(LogLevel::kDebug, "proxy %s: upstream %s failed: %s", _client_name.c_str(), _upstream.to_string().c_str(),
+                  errno_name(_inline_failure).c_str());
+      continue;
+    }
+    if (a != ACTION_RESULT_DONE && a != nullptr && _server == nullptr) {
+      _connect_action = a;
+    }
+    _connect_timer = this_ethread()->schedule_in_local(this, _config.connect_timeout, kEventConnectTimeout);
+    return;
+  }
+}
+
+void
+ProxyTunnel::on_open(NetVConnection *vc)
+{
+  _connect_action = nullptr;
+  if (_phase != Phase::kConnecting) {
+    vc->do_io_close();
+    return;
+  }
+  _server = vc;
+  if (_config.common.inactivity_timeout) {
+    _server->set_inactivity_timeout(*_config.common.inactivity_timeout);
+  }
+  _up.write_vio  = _server->do_io_write(this, INT64_MAX, _up.reader);
+  _down.read_vio = _server->do_io_read(this, INT64_MAX, _down.buf);
+  _up.counted    = 0;
+}
+
+void
+ProxyTunnel::on_connect_failed(int err)
+{
+  if (_in_connect_call) {
+    _inline_failure = err; // reported by connect_re itself; connect_next() moves on
+    return;
+  }
+  if (_phase != Phase::kConnecting) {
+    return;
+  }
+  stat_add(app_stats().proxy_upstream_connect_failures);
+  _last_error = err;
+  log_message(LogLevel::kDebug, "proxy %s: upstream %s failed: %s", _client_name.c_str(), _upstream.to_string().c_str(),
+              errno_name(err).c_str());
+  abandon_attempt();
+  connect_next();
+}
+
+void
+ProxyTunnel::abandon_attempt()
+{
+  if (_connect_timer != nullptr) {
+    _connect_timer->cancel();
+    _connect_timer = nullptr;
+  }
+  if (_connect_action != nullptr) {
+    _connect_action->cancel();
+    _connect_action = nullptr;
+  }
+  if (_server != nullptr) {
+    _server->do_io_close();
+    _server        = nullptr;
+    _up.write_vio  = nullptr;
+    _down.read_vio = nullptr;
+  }
+}
+
+void
+ProxyTunnel::confirm_upstream()
+{
+  _upstream_confirmed = true;
+  _phase              = Phase::kTunnelling;
+  if (_connect_timer != nullptr) {
+    _connect_timer->cancel();
+    _connect_timer = nullptr;
+  }
+  log_message(LogLevel::kDebug, "proxy %s: connected to %s", _client_name.c_str(), _upstream.to_string().c_str());
+  if (_up.src_eos) {
+    apply_source_eos(_up); // the client half-closed while we were connecting
+  }
+}
+
+bool
+ProxyTunnel::is_upstream_vio(const VIO *vio) const
+{
+  return _server != nullptr && vio != nullptr && (vio == _up.write_vio || vio == _down.read_vio);
+}
+
+void
+ProxyTunnel::on_vc_event(int event, VIO *vio)
+{
+  if (_phase == Phase::kClosed) {
+    return;
+  }
+  bool from_upstream = is_upstream_vio(vio);
+  if (from_upstream && !_upstream_confirmed) {
+    if (event == VC_EVENT_ERROR || event == VC_EVENT_INACTIVITY_TIMEOUT || event == VC_EVENT_ACTIVE_TIMEOUT) {
+      int err = event == VC_EVENT_ERROR ? (_server->lerrno ? _server->lerrno : ECONNREFUSED) : ETIMEDOUT;
+      on_connect_failed(err);
+      return;
+    }
+    confirm_upstream();
+  }
+
+  switch (event) {
+  case VC_EVENT_READ_READY:
+    if (vio == _up.read_vio) {
+      if (_up.write_vio != nullptr) {
+        _up.write_vio->reenable();
+      }
+    } else if (vio == _down.read_vio && _down.write_vio != nullptr) {
+      _down.write_vio->reenable();
+    }
+    break;
+  case VC_EVENT_WRITE_READY:
+    if (vio == _up.write_vio) {
+      account(_up);
+      if (!_up.src_eos) {
+        _up.read_vio->reenable();
+      }
+    } else if (vio == _down.write_vio) {
+      account(_down);
+      if (_down.read_vio != nullptr && !_down.src_eos) {
+        _down.read_vio->reenable();
+      }
+    }
+    break;
+  case VC_EVENT_EOS:
+  case VC_EVENT_READ_COMPLETE:
+    if (vio == _up.read_vio) {
+      on_source_eos(_up);
+    } else if (vio == _down.read_vio) {
+      on_source_eos(_down);
+    }
+    break;
+  case VC_EVENT_WRITE_COMPLETE:
+    if (vio == _up.write_vio) {
+      finish_direction(_up);
+    } else if (vio == _down.write_vio) {
+      finish_direction(_down);
+    }
+    break;
+  case VC_EVENT_INACTIVITY_TIMEOUT:
+  case VC_EVENT_ACTIVE_TIMEOUT:
+    end(EndReason::kTimeout, event == VC_EVENT_ACTIVE_TIMEOUT ? "active" : "inactivity");
+    break;
+  case VC_EVENT_ERROR:
+  default: {
+    NetVConnection *who = from_upstream ? _server : _client;
+    int err             = who != nullptr ? who->lerrno : 0;
+    end(EndReason::kError, (from_upstream ? "upstream_" : "client_") + (err ? errno_name(err) : std::string("error")));
+    break;
+  }
+  }
+}
+
+void
+ProxyTunnel::on_source_eos(Direction &d)
+{
+  d.src_eos = true;
+  if (&d == &_up && !_upstream_confirmed) {
+    return; // applied once the upstream is confirmed
+  }
+  apply_source_eos(d);
+}
+
+void
+ProxyTunnel::apply_source_eos(Direction &d)
+{
+  if (d.write_vio == nullptr) {
+    return;
+  }
+  int64_t avail = d.reader->read_avail();
+  if (avail == 0) {
+    finish_direction(d);
+    return;
+  }
+  d.write_vio->nbytes = d.write_vio->ndone + avail;
+  d.write_vio->reenable();
+}
+
+void
+ProxyTunnel::finish_direction(Direction &d)
+{
+  if (d.done || _phase == Phase::kClosed) {
+    return;
+  }
+  account(d);
+  d.done               = true;
+  NetVConnection *dest = &d == &_up ? _server : _client;
+  dest->do_io_shutdown(IO_SHUTDOWN_WRITE);
+  d.write_vio = nullptr;
+  if (_up.done && _down.done) {
+    end(EndReason::kEof);
+  }
+}
+
+void
+ProxyTunnel::account(Direction &d)
+{
+  if (d.write_vio == nullptr) {
+    return;
+  }
+  int64_t delta = d.write_vio->ndone - d.counted;
+  if (delta > 0) {
+    stat_add(*d.stat, delta);
+    d.counted = d.write_vio->ndone;
+  }
+}
+
+void
+ProxyTunnel::on_force_close()
+{
+  end(EndReason::kDrain);
+  destroy_if_closed();
+}
+
+void
+ProxyTunnel::end(EndReason why, std::string detail)
+{
+  if (_phase == Phase::kClosed) {
+    return;
+  }
+  bool confirmed = _upstream_confirmed;
+  account(_up);
+  account(_down);
+  AccessRecord rec;
+  rec.mode      = "proxy";
+  rec.client    = _client_name;
+  rec.upstream  = confirmed ? _upstream.to_string() : "-";
+  rec.bytes_in  = _up.read_vio != nullptr ? _up.read_vio->ndone : 0;
+  rec.bytes_out = _down.counted;
+  rec.duration  = ink_get_hrtime() - _start;
+  rec.end       = why;
+  rec.detail    = std::move(detail);
+
+  _phase = Phase::kClosed;
+  if (_connect_timer != nullptr) {
+    _connect_timer->cancel();
+    _connect_timer = nullptr;
+  }
+  if (_connect_action != nullptr) {
+    _connect_action->cancel();
+    _connect_action = nullptr;
+  }
+  if (_server != nullptr) {
+    _server->do_io_close();
+    _server = nullptr;
+  }
+  _client->do_io_close();
+  _client      = nullptr;
+  _up.read_vio = _up.write_vio = _down.read_vio = _down.write_vio = nullptr;
+  write_access_log(rec);
+}
+
+void
+ProxyTunnel::destroy_if_closed()
+{
+  if (_phase != Phase::kClosed) {
+    return;
+  }
+  stat_add(app_stats().proxy_active_tunnels, -1);
+  free_MIOBuffer(_up.buf);
+  free_MIOBuffer(_down.buf);
+  finish();
+}
+} // namespace iocore_cli

@@ -1,0 +1,79 @@
+// ProxyTunnel: one client of `iocore proxy`, the seed's proxy picture made real. The client VC
+// (accepted) and the upstream VC (connected by this tunnel) are joined by two bounded buffers, one
+// per direction; VIO reenables are the only flow control, a half-close is propagated, and the
+// tunnel ends when both directions are done.
+#pragma once
+
+#include "AccessLog.h"
+#include "Session.h"
+#include "TcpProxy.h"
+
+#include <iocore/iocore.h>
+
+#include <string>
+
+namespace iocore_cli {
+class ProxyTunnel : public Session
+{
+public:
+  /// Called on the client's thread holding its mutex; the tunnel adopts that mutex, and connecting
+  /// from the same thread gives the upstream VC the same mutex and thread: one lock, one thread.
+  ProxyTunnel(iocore::NetVConnection *client, TcpProxyConfig &config);
+
+  void start();
+
+private:
+  enum class Phase { kConnecting, kTunnelling, kClosed };
+
+  /// One direction: src's read VIO fills `buf`, dst's write VIO drains it through `reader`.
+  struct Direction {
+    iocore::MIOBuffer *buf         = nullptr;
+    iocore::IOBufferReader *reader = nullptr;
+    iocore::VIO *read_vio          = nullptr; ///< on the source
+    iocore::VIO *write_vio         = nullptr; ///< on the destination; nullptr once shut
+    bool src_eos                   = false;
+    bool done                      = false; ///< everything forwarded and the destination half-closed
+    int64_t counted                = 0;     ///< write_vio->ndone already added to the stats
+    std::atomic<int64_t> *stat     = nullptr;
+  };
+
+  int handle_event(int event, void *data);
+  void connect_next();
+  void on_open(iocore::NetVConnection *vc);
+  void on_connect_failed(int err);
+  void abandon_attempt();
+  void confirm_upstream();
+  void on_vc_event(int event, iocore::VIO *vio);
+  void on_source_eos(Direction &d);
+  void apply_source_eos(Direction &d);
+  void finish_direction(Direction &d);
+  void account(Direction &d);
+  void end(EndReason why, std::string detail = {});
+  void destroy_if_closed();
+  bool is_upstream_vio(const iocore::VIO *vio) const;
+
+  void on_drain_start() override {}
+  void on_force_close() override;
+
+  TcpProxyConfig &_config;
+  Phase _phase                    = Phase::kConnecting;
+  iocore::NetVConnection *_client = nullptr;
+  iocore::NetVConnection *_server = nullptr;
+  Direction _up;   ///< client -> upstream
+  Direction _down; ///< upstream -> client
+
+  // Connecting.
+  int _attempt    = 0;
+  uint64_t _first = 0;
+  iocore::IpEndpoint _upstream;
+  bool _upstream_confirmed        = false; ///< the TCP handshake is known to have completed
+  iocore::Action *_connect_action = nullptr;
+  iocore::Event *_connect_timer   = nullptr;
+  bool _in_connect_call           = false;
+  int _inline_failure             = 0;
+  int _last_error                 = 0;
+
+  iocore::ink_hrtime _start;
+  std::string _client_name;
+};
+} // namespace iocore_cli

@@ -1,0 +1,125 @@
+// Session lifetime across the registry's broadcasts. The registry schedules an event at a session
+// from the main thread; the session may finish before that event runs, so it is deleted only when
+// no registry event is still on its way (counted under the registry's mutex).
+#include "Session.h"
+
+#include "Stats.h"
+
+namespace iocore_cli {
+Session::Session(iocore::Ptr<iocore::ProxyMutex> m) : Continuation(std::move(m)), _home(iocore::this_ethread())
+{
+  stat_add(app_stats().active_sessions);
+}
+
+Session::~Session()
+{
+  stat_add(app_stats().active_sessions, -1);
+}
+
+bool
+Session::handle_registry_event(int event)
+{
+  if (event != kEventDrainStart && event != kEventForceClose) {
+    return false;
+  }
+  bool finished  = false;
+  bool deletable = false;
+  SessionRegistry::instance().event_arrived(this, finished, deletable);
+  if (finished) {
+    if (deletable) {
+      delete this;
+    }
+    return true;
+  }
+  if (event == kEventDrainStart) {
+    on_drain_start();
+  } else {
+    on_force_close();
+  }
+  return true;
+}
+
+void
+Session::finish()
+{
+  if (SessionRegistry::instance().remove(this)) {
+    delete this;
+  }
+}
+
+SessionRegistry &
+SessionRegistry::instance()
+{
+  static SessionRegistry registry;
+  return registry;
+}
+
+void
+SessionRegistry::add(Session *s)
+{
+  std::lock_guard<std::mutex> guard(_mutex);
+  _sessions.insert(s);
+}
+
+bool
+SessionRegistry::remove(Session *s)
+{
+  std::lock_guard<std::mutex> guard(_mutex);
+  _sessions.erase(s);
+  s->_finished = true;
+  if (_sessions.empty()) {
+    _empty.notify_all();
+  }
+  return s->_registry_events_in_flight == 0;
+}
+
+void
+SessionRegistry::event_arrived(Session *s, bool &finished, bool &deletable)
+{
+  std::lock_guard<std::mutex> guard(_mutex);
+  --s->_registry_events_in_flight;
+  finished  = s->_finished;
+  deletable = s->_registry_events_in_flight == 0;
+}
+
+void
+SessionRegistry::broadcast(int event)
+{
+  std::lock_guard<std::mutex> guard(_mutex);
+  for (Session *s : _sessions) {
+    ++s->_registry_events_in_flight;
+    if (s->_home != nullptr) {
+      s->_home->schedule_imm(s, event);
+    } else {
+      iocore::eventProcessor.schedule_imm(s, iocore::ET_NET, event);
+    }
+  }
+}
+
+void
+SessionRegistry::start_drain()
+{
+  _draining.store(true, std::memory_order_release);
+  broadcast(kEventDrainStart);
+}
+
+void
+SessionRegistry::force_close_all()
+{
+  broadcast(kEventForceClose);
+}
+
+bool
+SessionRegistry::wait_until_empty(std::chrono::steady_clock::time_point deadline)
+{
+  std::unique_lock<std::mutex> lock(_mutex);
+  return _empty.wait_until(lock, deadline, [this] { return _sessions.empty(); });
+}
+
+size_t
+SessionRegistry::size() const
+{
+  std::lock_guard<std::mutex> guard(_mutex);
+  return _sessions.size();
+}
+} // namespace iocore_cli

@@ -1,0 +1,29 @@
+// TcpProxyConfig: turning the proxy's command-line options into per-tunnel settings (the default
+// --retries is "every other upstream once").
+#include "TcpProxy.h"
+
+#include "ProxyTunnel.h"
+#include "Session.h"
+#include "Stats.h"
+
+namespace iocore_cli {
+void
+TcpProxyConfig::configure(const Options &options)
+{
+  upstreams       = options.proxy.upstreams;
+  connect_timeout = options.proxy.connect_timeout;
+  buffer_size     = options.proxy.buffer_size;
+  int retries     = options.proxy.retries.value_or(static_cast<int>(upstreams.size()) - 1);
+  attempts        = 1 + retries;
+  common          = options.common;
+}
+
+void
+start_proxy_session(iocore::NetVConnection *client, TcpProxyConfig &config)
+{
+  stat_add(app_stats().proxy_tunnels_total);
+  auto *tunnel = new ProxyTunnel(client, config);
+  SessionRegistry::instance().add(tunnel);
+  tunnel->start();
+}
+} // namespace iocore_cli

@@ -1,0 +1,162 @@
+// The `iocore` command: parses the command line, starts the event and net processors, opens the
+// listeners of the chosen mode (proxy, http, echo, demo) plus the optional --stats endpoint, prints
+// one "listening on" line per listener, and runs until SIGTERM/SIGINT, then drains.
+#include "AccessLog.h"
+#include "EchoServer.h"
+#include "HttpResponder.h"
+#include "Listener.h"
+#include "Log.h"
+#include "MetricsServer.h"
+#include "Options.h"
+#include "Shutdown.h"
+#include "Stats.h"
+#include "TcpProxy.h"
+
+#include <iocore/iocore.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace iocore_cli {
+namespace {
+  constexpr int kExitUsage = 2;
+
+  constexpr uint16_t kDemoProxyPort  = 8080;
+  constexpr uint16_t kDemoOriginPort = 8081;
+
+  /// Everything the listeners' factories refer to; lives until after eventProcessor.shutdown().
+  struct Services {
+    TcpProxyConfig proxy;
+    HttpResponderConfig http;
+    CommonOptions common;
+    unsigned stats_modes = 0;
+    std::vector<std::unique_ptr<Listener>> listeners;
+    /// Where each listener was asked to listen, in the order of `listeners`.
+    std::vector<iocore::IpEndpoint> addresses;
+  };
+
+  void add_listener(Services &s, const char *name, const iocore::IpEndpoint &addr, Listener::Factory f)
+  {
+    s.listeners.push_back(std::make_unique<Listener>(name, std::move(f)));
+    s.addresses.push_back(addr);
+  }
+
+  void plan_listeners(const Options &o, Services &s)
+  {
+    s.common = o.common;
+    switch (o.mode) {
+    case Mode::kProxy:
+      s.proxy.configure(o);
+      s.stats_modes = kStatsProxy;
+      add_listener(s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); });
+      break;
+    case Mode::kHttp:
+      s.http.body   = o.http.body;
+      s.http.common = o.common;
+      s.stats_modes = kStatsHttp;
+      add_listener(s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
+      break;
+    case Mode::kEcho:
+      s.stats_modes = kStatsEcho;
+      add_listener(s, "echo", o.listen, [&s](iocore::NetVConnection *vc) { start_echo_session(vc, s.common); });
+      break;
+    case Mode::kDemo: {
+      Options proxy_options         = o;
+      auto origin                   = iocore::IpEndpoint::loopback(AF_INET, kDemoOriginPort);
+      proxy_options.proxy.upstreams = {origin};
+      s.proxy.configure(proxy_options);
+      s.http.body   = o.http.body;
+      s.http.common = o.common;
+      s.stats_modes = kStatsProxy | kStatsHttp;
+      add_listener(s, "http", origin, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
+      add_listener(s, "proxy", iocore::IpEndpoint::loopback(AF_INET, kDemoProxyPort),
+                   [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); });
+      break;
+    }
+    }
+    if (o.common.stats) {
+      unsigned modes = s.stats_modes;
+      add_listener(s, "stats", *o.common.stats, [modes](iocore::NetVConnection *vc) { start_metrics_session(vc, modes); });
+    }
+  }
+
+  int usage_error(const std::string &message)
+  {
+    std::fprintf(stderr, "iocore: %s\n", message.c_str());
+    return kExitUsage;
+  }
+
+  int run(const Options &o)
+  {
+    set_log_level(o.common.log_level);
+    if (o.common.access_log) {
+      std::string err;
+      if (!open_access_log(*o.common.access_log, err)) {
+        return usage_error(err);
+      }
+    }
+    block_shutdown_signals();
+    int threads = o.common.threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    if (o.common.max_connections) {
+      iocore::net_config().max_connections_in = *o.common.max_connections;
+    }
+    if (iocore::eventProcessor.start(threads) != 0 || iocore::netProcessor.start() != 0) {
+      std::fprintf(stderr, "iocore: cannot start %d event threads\n", threads);
+      return 1;
+    }
+
+    auto services = std::make_unique<Services>();
+    plan_listeners(o, *services);
+    for (size_t i = 0; i < services->listeners.size(); ++i) {
+      std::string err;
+      if (!services->listeners[i]->start(services->addresses[i], err)) {
+        for (size_t j = 0; j < i; ++j) {
+          services->listeners[j]->stop();
+        }
+        iocore::eventProcessor.shutdown();
+        return usage_error(err);
+      }
+    }
+    for (auto &l : services->listeners) {
+      std::printf("iocore %s listening on %s\n", l->name().c_str(), l->bound().to_string().c_str());
+    }
+    if (o.mode == Mode::kDemo) {
+      std::printf("iocore demo: try  curl http://127.0.0.1:%u/\n", kDemoProxyPort);
+    }
+    std::fflush(stdout);
+    log_message(LogLevel::kInfo, "%s running with %d net thread(s); SIGTERM or SIGINT to stop", mode_name(o.mode), threads);
+
+    int sig = wait_for_shutdown_signal();
+    log_message(LogLevel::kInfo, "received %s: no longer accepting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    drain(services->listeners, o.common.drain_timeout);
+    iocore::eventProcessor.shutdown();
+    close_access_log();
+    log_message(LogLevel::kInfo, "stopped");
+    return 0;
+  }
+} // namespace
+} // namespace iocore_cli
+
+int
+main(int argc, char **argv)
+{
+  using namespace iocore_cli;
+  ParseResult r = parse_command_line(argc, argv);
+  switch (r.kind) {
+  case ParseResult::Kind::kHelp:
+    std::fputs(r.text.c_str(), stdout);
+    return 0;
+  case ParseResult::Kind::kVersion:
+    std::printf("iocore %s\n", IOCORE_CLI_VERSION);
+    return 0;
+  case ParseResult::Kind::kError:
+    return usage_error(r.text);
+  case ParseResult::Kind::kRun:
+    break;
+  }
+  return run(r.options);
+}
