@@ -9,8 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace
-{
+namespace {
 using iocore_cli::HttpParser;
 using iocore_cli::HttpParseStatus;
 
@@ -20,11 +19,9 @@ struct Outcome {
   std::vector<bool> keep_alive;
   HttpParseStatus final_status = HttpParseStatus::kNeedMore;
 
-  bool
-  operator==(const Outcome &o) const
+  bool operator==(const Outcome &o) const
   {
-    return message_ends == o.message_ends && methods == o.methods && keep_alive == o.keep_alive &&
-           final_status == o.final_status;
+    return message_ends == o.message_ends && methods == o.methods && keep_alive == o.keep_alive && final_status == o.final_status;
   }
 };
 
@@ -88,9 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sizes.push_back(data[1 + i] % 64 + 1);
   }
   std::string input(reinterpret_cast<const char *>(data) + 1 + n_sizes, size - 1 - n_sizes);
-  Outcome whole   = run(input, {});
-  Outcome pieces  = run(input, sizes);
-  Outcome bytes   = run(input, {1});
+  Outcome whole  = run(input, {});
+  Outcome pieces = run(input, sizes);
+  Outcome bytes  = run(input, {1});
   if (!(whole == pieces) || !(whole == bytes)) {
     std::abort();
   }

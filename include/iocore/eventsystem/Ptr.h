@@ -15,8 +15,7 @@ public:
   RefCountObj() = default;
   RefCountObj(const RefCountObj &) : _refcount(0) {}
   /// The count belongs to the object, not its value: assignment leaves it alone.
-  RefCountObj &
-  operator=(const RefCountObj &o)
+  RefCountObj &operator=(const RefCountObj &o)
   {
     (void)o;
     return *this;
