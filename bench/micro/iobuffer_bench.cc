@@ -29,6 +29,26 @@ public:
     }
     return n;
   }
+  /// Drop n bytes without copying them out.
+  std::size_t consume(std::size_t n)
+  {
+    n     = std::min(n, _size);
+    _head = (_head + n) % _buf.size();
+    _size -= n;
+    return n;
+  }
+  /// Move n bytes into `to` (one copy, as a flat buffer must).
+  std::size_t move_to(VectorRing &to, std::size_t n)
+  {
+    n = std::min(n, _size);
+    for (std::size_t done = 0; done < n;) {
+      std::size_t chunk = std::min(n - done, _buf.size() - _head);
+      chunk             = to.write(_buf.data() + _head, chunk);
+      done += chunk;
+      consume(chunk);
+    }
+    return n;
+  }
   std::size_t read(char *p, std::size_t n)
   {
     n = std::min(n, _size);
@@ -64,6 +84,20 @@ BM_MIOBufferWriteConsume(benchmark::State &state)
   free_MIOBuffer(b);
 }
 BENCHMARK(BM_MIOBufferWriteConsume)->Arg(4096)->Arg(32768);
+
+void
+BM_VectorRingWriteConsume(benchmark::State &state)
+{
+  const auto chunk = static_cast<std::size_t>(state.range(0));
+  std::string data(chunk, 'd');
+  VectorRing ring(32768 * 2);
+  for (auto _ : state) {
+    ring.write(data.data(), chunk);
+    benchmark::DoNotOptimize(ring.consume(chunk));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(chunk));
+}
+BENCHMARK(BM_VectorRingWriteConsume)->Arg(4096)->Arg(32768);
 
 void
 BM_MIOBufferWriteRead(benchmark::State &state)
@@ -128,4 +162,21 @@ BM_MoveBetweenBuffers(benchmark::State &state)
   free_MIOBuffer(dst);
 }
 BENCHMARK(BM_MoveBetweenBuffers)->Args({1, 32768})->Args({0, 32768})->Args({1, 262144})->Args({0, 262144});
+
+/// The baseline of the above: fill one ring, move its bytes into a second, drain that.
+void
+BM_MoveBetweenVectorRings(benchmark::State &state)
+{
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::string data(n, 'm');
+  VectorRing src(n * 2);
+  VectorRing dst(n * 2);
+  for (auto _ : state) {
+    src.write(data.data(), n);
+    src.move_to(dst, n);
+    benchmark::DoNotOptimize(dst.consume(n));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_MoveBetweenVectorRings)->Arg(32768)->Arg(262144);
 } // namespace

@@ -1,4 +1,6 @@
-// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules.
+// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules (spec
+// section 3). Buffer memory comes from one place, allocate_buffer_memory(), so the allocation
+// strategy can change without touching the rest.
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include <algorithm>
@@ -15,8 +17,10 @@ namespace {
     std::abort();
   }
 
-  // The one place buffer memory comes from (ATS: ioBufAllocator[index]): aligned to the block size
-  // up to a page, so that blocks of the big classes are page aligned for the kernel's copies.
+  // The one place buffer memory comes from (ATS: ioBufAllocator[index]), and free_buffer_memory() the
+  // one place it goes back. Today: plain aligned operator new per block, aligned to the block size
+  // up to a page so that blocks of the big classes are page aligned for the kernel's copies. A
+  // per-size-class free list would slot in here; bench/micro/iobuffer_bench.cc measures the cost.
   std::align_val_t buffer_alignment(int64_t size_index)
   {
     return std::align_val_t{static_cast<std::size_t>(std::min<int64_t>(index_to_buffer_size(size_index), 4096))};
@@ -291,6 +295,9 @@ MIOBuffer::alloc_reader()
 IOBufferReader *
 MIOBuffer::clone_reader(IOBufferReader *other)
 {
+  if (other->mbuf != this) {
+    fatal("MIOBuffer::clone_reader of a reader of another buffer");
+  }
   IOBufferReader *r = alloc_reader();
   r->block          = other->block;
   r->start_offset   = other->start_offset;
@@ -301,6 +308,9 @@ MIOBuffer::clone_reader(IOBufferReader *other)
 void
 MIOBuffer::dealloc_reader(IOBufferReader *r)
 {
+  if (r->mbuf != this) {
+    fatal("MIOBuffer::dealloc_reader of a reader not allocated from this buffer");
+  }
   if (r->accessor) {
     if (r->accessor->entry == r) {
       r->accessor->clear();
@@ -334,24 +344,20 @@ MIOBuffer::init_readers()
 }
 
 void
-MIOBuffer::append_block_internal(IOBufferBlock *b)
+MIOBuffer::append_block_internal(Ptr<IOBufferBlock> b)
 {
-  // Takes ownership of one reference to b.
-  Ptr<IOBufferBlock> nb;
-  nb.m_ptr = b;
   if (!_writer) {
-    _writer = std::move(nb);
+    _writer = std::move(b);
     init_readers();
   } else {
-    _writer->next = std::move(nb); // replaces an empty spare block, if any
-    // Move the writer over blocks that already hold data (appended clones).
-    IOBufferBlock *cur = _writer->next.get();
-    while (cur && cur->read_avail() > 0) {
-      _writer = _writer->next;
-      cur     = _writer->next.get();
+    if (_writer->next && _writer->next->read_avail() > 0) {
+      fatal("MIOBuffer::append_block would drop data after the writer block");
     }
+    _writer->next = std::move(b); // replaces an empty spare block, if any
   }
-  while (_writer->write_avail() == 0 && _writer->next) {
+  // Move the writer over blocks that already hold data (appended clones), but not onto an empty
+  // block: a new reader starts at _writer and must still see the data of the last full block.
+  while (_writer->next && _writer->next->read_avail() > 0) {
     _writer = _writer->next;
   }
 }
@@ -359,17 +365,18 @@ MIOBuffer::append_block_internal(IOBufferBlock *b)
 void
 MIOBuffer::append_block(IOBufferBlock *b)
 {
-  b->refcount_inc();
-  append_block_internal(b);
+  if (b->read_avail() <= 0) {
+    fatal("MIOBuffer::append_block(IOBufferBlock*) of a block without data");
+  }
+  append_block_internal(Ptr<IOBufferBlock>(b));
 }
 
 void
 MIOBuffer::append_block(int64_t idx)
 {
-  auto *b = new IOBufferBlock;
+  Ptr<IOBufferBlock> b(new IOBufferBlock);
   b->alloc(idx);
-  b->refcount_inc();
-  append_block_internal(b);
+  append_block_internal(std::move(b));
 }
 
 void
@@ -409,6 +416,7 @@ MIOBuffer::write(const void *buf, int64_t len)
 int64_t
 MIOBuffer::write(IOBufferBlock *b, int64_t len, int64_t offset)
 {
+  offset           = std::max<int64_t>(offset, 0);
   int64_t appended = 0;
   while (b && len > 0) {
     int64_t max_bytes = b->read_avail() - offset;
@@ -417,13 +425,12 @@ MIOBuffer::write(IOBufferBlock *b, int64_t len, int64_t offset)
       b      = b->next.get();
       continue;
     }
-    int64_t bytes     = std::min(len, max_bytes);
-    IOBufferBlock *bb = b->clone();
+    int64_t bytes = std::min(len, max_bytes);
+    Ptr<IOBufferBlock> bb(b->clone());
     bb->_start += offset;
     bb->_end     = bb->_start + bytes;
     bb->_buf_end = bb->_end;
-    bb->refcount_inc();
-    append_block_internal(bb);
+    append_block_internal(std::move(bb));
     appended += bytes;
     len -= bytes;
     offset = 0;
@@ -435,23 +442,12 @@ MIOBuffer::write(IOBufferBlock *b, int64_t len, int64_t offset)
 int64_t
 MIOBuffer::write(IOBufferReader *r, int64_t len, int64_t offset)
 {
-  len = std::min(len, r->read_avail() - offset);
+  offset = std::max<int64_t>(offset, 0);
+  len    = std::min(len, r->read_avail() - offset);
   if (len <= 0) {
     return 0;
   }
   return write(r->block.get(), len, r->start_offset + offset);
-}
-
-IOBufferBlock *
-MIOBuffer::first_write_block()
-{
-  if (!_writer) {
-    return nullptr;
-  }
-  if (_writer->next && _writer->write_avail() == 0) {
-    return _writer->next.get();
-  }
-  return _writer.get();
 }
 
 int64_t
@@ -473,30 +469,12 @@ MIOBuffer::write_avail()
   return current_write_avail();
 }
 
-int64_t
-MIOBuffer::block_write_avail()
-{
-  IOBufferBlock *b = first_write_block();
-  return b ? b->write_avail() : 0;
-}
-
-char *
-MIOBuffer::end()
-{
-  IOBufferBlock *b = first_write_block();
-  return b ? b->end() : nullptr;
-}
-
-char *
-MIOBuffer::buf_end()
-{
-  IOBufferBlock *b = first_write_block();
-  return b ? b->buf_end() : nullptr;
-}
-
 void
 MIOBuffer::fill(int64_t n)
 {
+  if (n < 0) {
+    fatal("MIOBuffer::fill of a negative count");
+  }
   while (n > 0) {
     if (!_writer) {
       fatal("MIOBuffer::fill on a buffer without blocks");

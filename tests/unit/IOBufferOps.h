@@ -1,10 +1,13 @@
 // A random program of IO buffer operations checked against a plain std::string model, shared by the
-// randomized model test and the libFuzzer target: three MIOBuffers, readers on each, and
-// write / write-from-reader / clone / consume / read / memcpy-at-offset / fill-through-end().
+// randomized model test (IOBufferModel_test.cc) and the libFuzzer target (fuzz/iobuffer_fuzz.cc):
+// three MIOBuffers with several readers each; write / write-from-reader / clone / new reader /
+// dealloc / consume / read / memcpy-at-offset / memchr / fill through end() (the net read path) /
+// drain through reader->block (the net write path) / water marks.
 #pragma once
 
 #include "iocore/eventsystem/IOBuffer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -12,63 +15,90 @@
 #include <vector>
 
 namespace iocore::test {
-/// Runs operations decoded from `next()` (a byte source); returns false at the first mismatch with
-/// the model (and `why` says which).
+/// Runs `steps` operations decoded from `next()` (a source of bytes 0..255); returns false at the
+/// first difference from the model, with `why` saying what differed.
 template <class NextByte>
 bool
 run_iobuffer_program(NextByte &&next, int steps, std::string &why)
 {
   struct Tracked {
     IOBufferReader *reader;
-    std::string model; // what this reader should see
+    std::string model; // exactly the bytes this reader should see
   };
   struct Buffer {
     MIOBuffer *mbuf;
+    std::string stream; // every byte ever appended, in order
     std::vector<Tracked> readers;
   };
   std::array<Buffer, 3> bufs;
-  for (int i = 0; i < 3; ++i) {
-    bufs[i].mbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_128 + i * 2);
-    bufs[i].readers.push_back({bufs[i].mbuf->alloc_reader(), {}});
+  // Block sizes 128, 512 and 2K so that chains grow quickly; the last starts without a block.
+  bufs[0].mbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_128);
+  bufs[1].mbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_512);
+  bufs[2].mbuf = new_empty_MIOBuffer(BUFFER_SIZE_INDEX_2K);
+  for (Buffer &b : bufs) {
+    b.readers.push_back({b.mbuf->alloc_reader(), {}});
   }
+
+  bool ok   = true;
+  auto fail = [&](const char *what) {
+    if (ok) {
+      why = what;
+      ok  = false;
+    }
+  };
+  auto sz          = [](int64_t n) { return static_cast<std::size_t>(n); };
   auto fresh_bytes = [&](int64_t n) {
-    std::string d(static_cast<std::size_t>(n), '\0');
-    for (auto &c : d) {
+    std::string d(sz(n), '\0');
+    for (char &c : d) {
       c = static_cast<char>(next());
     }
     return d;
   };
-  auto append_to_all = [](Buffer &b, const std::string &d) {
-    for (auto &t : b.readers) {
+  auto appended = [](Buffer &b, const std::string &d) {
+    b.stream += d;
+    for (Tracked &t : b.readers) {
       t.model += d;
     }
   };
-  bool ok = true;
+  auto max_unread = [](const Buffer &b) {
+    std::size_t m = 0;
+    for (const Tracked &t : b.readers) {
+      m = std::max(m, t.model.size());
+    }
+    return static_cast<int64_t>(m);
+  };
+
   for (int step = 0; step < steps && ok; ++step) {
-    Buffer &b  = bufs[next() % 3];
-    Tracked &t = b.readers[next() % b.readers.size()];
-    int op     = next() % 8;
-    int64_t n  = (next() << 2) | (next() & 3);
+    const int bi = next() % 3;
+    Buffer &b    = bufs[bi];
+    Tracked &t   = b.readers[next() % b.readers.size()];
+    const int op = next() % 12;
+    int64_t n    = (next() << 2) | (next() & 3); // 0..1023
     switch (op) {
     case 0: { // copy in
       std::string d = fresh_bytes(n % 700);
-      b.mbuf->write(d.data(), static_cast<int64_t>(d.size()));
-      append_to_all(b, d);
+      if (b.mbuf->write(d.data(), static_cast<int64_t>(d.size())) != static_cast<int64_t>(d.size())) {
+        fail("write(buf, len) did not return len");
+      }
+      appended(b, d);
       break;
     }
-    case 1: { // share from another buffer's reader
-      Buffer &src        = bufs[(&b - bufs.data() + 1) % 3];
-      Tracked &from      = src.readers[next() % src.readers.size()];
-      int64_t avail      = from.reader->read_avail();
-      int64_t off        = avail ? n % (avail + 1) : 0;
-      int64_t len        = next() * 3;
-      int64_t w          = b.mbuf->write(from.reader, len, off);
-      std::string expect = from.model.substr(static_cast<std::size_t>(off), static_cast<std::size_t>(w));
-      if (w != std::min<int64_t>(len, avail - off)) {
-        why = "write(reader) appended a wrong count";
-        ok  = false;
+    case 1: { // share from another buffer's reader, at an offset
+      Buffer &src    = bufs[(bi + 1 + next() % 2) % 3];
+      Tracked &from  = src.readers[next() % src.readers.size()];
+      int64_t avail  = static_cast<int64_t>(from.model.size());
+      int64_t off    = n % (avail + 2); // sometimes past the end
+      int64_t len    = next() * 5;
+      int64_t w      = b.mbuf->write(from.reader, len, off);
+      int64_t expect = std::max<int64_t>(0, std::min(len, avail - off));
+      if (w != expect) {
+        fail("write(reader, len, offset) appended a wrong count");
+        break;
       }
-      append_to_all(b, expect);
+      appended(b, w > 0 ? from.model.substr(sz(off), sz(w)) : std::string());
+      if (from.reader->read_avail() != avail) {
+        fail("write(reader) consumed the source reader");
+      }
       break;
     }
     case 2: // clone a reader
@@ -77,64 +107,148 @@ run_iobuffer_program(NextByte &&next, int steps, std::string &why)
       }
       break;
     case 3: { // consume
-      int64_t c = std::min<int64_t>(n % 500, t.reader->read_avail());
+      int64_t c = std::min<int64_t>(n % 500, static_cast<int64_t>(t.model.size()));
       t.reader->consume(c);
-      t.model.erase(0, static_cast<std::size_t>(c));
+      t.model.erase(0, sz(c));
       break;
     }
     case 4: { // read out
-      std::string out(static_cast<std::size_t>(n % 500), '\0');
+      std::string out(sz(n % 500), '\0');
       int64_t r = t.reader->read(out.data(), static_cast<int64_t>(out.size()));
-      if (out.substr(0, static_cast<std::size_t>(r)) != t.model.substr(0, static_cast<std::size_t>(r)) ||
-          r != std::min<int64_t>(static_cast<int64_t>(out.size()), static_cast<int64_t>(t.model.size()))) {
-        why = "read() returned wrong bytes";
-        ok  = false;
+      if (r != std::min<int64_t>(static_cast<int64_t>(out.size()), static_cast<int64_t>(t.model.size())) ||
+          out.compare(0, sz(r), t.model, 0, sz(r)) != 0) {
+        fail("read() returned wrong bytes");
       }
-      t.model.erase(0, static_cast<std::size_t>(r));
+      t.model.erase(0, sz(std::max<int64_t>(r, 0)));
       break;
     }
     case 5: { // memcpy at an offset, no consume
-      int64_t avail = t.reader->read_avail();
-      int64_t off   = avail ? n % (avail + 1) : 0;
+      int64_t avail = static_cast<int64_t>(t.model.size());
+      int64_t off   = n % (avail + 2);
       std::string out(300, '\0');
       int64_t r = t.reader->memcpy(out.data(), 300, off);
-      if (out.substr(0, static_cast<std::size_t>(r)) !=
-          t.model.substr(static_cast<std::size_t>(off), static_cast<std::size_t>(r))) {
-        why = "memcpy(offset) returned wrong bytes";
-        ok  = false;
+      if (r != std::max<int64_t>(0, std::min<int64_t>(300, avail - off)) ||
+          (r > 0 && out.compare(0, sz(r), t.model, sz(off), sz(r)) != 0)) {
+        fail("memcpy(offset) returned wrong bytes");
       }
       break;
     }
-    case 6: { // fill through first_write_block()/end(), as the net read path does
-      int64_t room  = b.mbuf->write_avail();
+    case 6: { // the net read path: size with write_avail(), fill the blocks through end(), fill()
+      IOBufferBlock *w = b.mbuf->_writer.get();
+      bool had_spare   = w != nullptr && w->next;
+      int64_t cur      = b.mbuf->current_write_avail();
+      int64_t room     = b.mbuf->write_avail();
+      int64_t expect   = cur;
+      if (max_unread(b) <= b.mbuf->water_mark && cur <= b.mbuf->water_mark && !had_spare) {
+        expect += b.mbuf->block_size(); // the one block write_avail() may add
+      }
+      if (room != expect) {
+        fail("write_avail() broke the water-mark rule");
+        break;
+      }
       int64_t want  = std::min<int64_t>(room, n % 900);
       std::string d = fresh_bytes(want);
       int64_t left  = want;
       std::size_t o = 0;
       for (IOBufferBlock *blk = b.mbuf->first_write_block(); blk && left > 0; blk = blk->next.get()) {
         int64_t a = std::min(blk->write_avail(), left);
-        std::memcpy(blk->end(), d.data() + o, static_cast<std::size_t>(a));
-        o += static_cast<std::size_t>(a);
+        std::memcpy(blk->end(), d.data() + o, sz(a));
+        o += sz(a);
         left -= a;
       }
+      if (left != 0) {
+        fail("write_avail() promised more room than the blocks have");
+        break;
+      }
       b.mbuf->fill(want);
-      append_to_all(b, d);
+      appended(b, d);
       break;
     }
-    default: // water mark change
-      b.mbuf->set_water_mark(n % 1000);
+    case 7: // water mark
+      b.mbuf->set_water_mark(n % 4 == 0 ? 0 : n * 3);
+      break;
+    case 8: // a new reader starts at the start of the writer block
+      if (b.readers.size() < kMaxMIOBufferReaders) {
+        int64_t from_writer = 0;
+        for (IOBufferBlock *blk = b.mbuf->_writer.get(); blk; blk = blk->next.get()) {
+          from_writer += blk->read_avail();
+        }
+        if (from_writer > static_cast<int64_t>(b.stream.size())) {
+          fail("the writer's chain holds more than was written");
+          break;
+        }
+        b.readers.push_back({b.mbuf->alloc_reader(), b.stream.substr(b.stream.size() - sz(from_writer))});
+      }
+      break;
+    case 9: // dealloc a reader (keep one)
+      if (b.readers.size() > 1) {
+        std::size_t k = sz(n) % b.readers.size();
+        b.readers[k].reader->dealloc();
+        b.readers.erase(b.readers.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+      break;
+    case 10: { // memchr within [offset, offset + len)
+      const char c   = static_cast<char>(next());
+      int64_t avail  = static_cast<int64_t>(t.model.size());
+      int64_t off    = n % (avail + 1);
+      int64_t len    = next() % 2 ? INT64_MAX : next() * 4;
+      std::size_t at = t.model.find(c, sz(off));
+      int64_t expect = (at == std::string::npos || static_cast<int64_t>(at) - off >= len) ? -1 : static_cast<int64_t>(at);
+      if (t.reader->memchr(c, len, off) != expect) {
+        fail("memchr() differs from the model");
+      }
       break;
     }
-    for (auto &bb : bufs) {
-      for (auto &tr : bb.readers) {
-        if (ok && tr.reader->read_avail() != static_cast<int64_t>(tr.model.size())) {
-          why = "read_avail() differs from the model";
-          ok  = false;
+    default: { // the net write path: gather from reader->block at start_offset, then consume()
+      int64_t want   = std::min<int64_t>(n * 2, static_cast<int64_t>(t.model.size()));
+      int64_t got    = 0;
+      int64_t offset = t.reader->start_offset;
+      for (IOBufferBlock *blk = t.reader->block.get(); blk && got < want; blk = blk->next.get()) {
+        int64_t len = blk->read_avail() - offset;
+        if (len <= 0) {
+          offset = -len;
+          continue;
+        }
+        len = std::min(len, want - got);
+        if (t.model.compare(sz(got), sz(len), blk->start() + offset, sz(len)) != 0) {
+          fail("the reader's blocks hold wrong bytes");
+          break;
+        }
+        got += len;
+        offset = 0;
+      }
+      if (ok && got != want) {
+        fail("the reader's blocks hold fewer bytes than read_avail()");
+      }
+      if (ok) {
+        t.reader->consume(want);
+        t.model.erase(0, sz(want));
+      }
+      break;
+    }
+    }
+
+    for (Buffer &bb : bufs) {
+      for (Tracked &tr : bb.readers) {
+        if (!ok) {
+          break;
+        }
+        const int64_t size = static_cast<int64_t>(tr.model.size());
+        if (tr.reader->read_avail() != size) {
+          fail("read_avail() differs from the model");
+        } else if (tr.reader->is_read_avail_more_than(size) || (size > 0 && !tr.reader->is_read_avail_more_than(size - 1))) {
+          fail("is_read_avail_more_than() is not read_avail() > n");
+        } else {
+          int64_t contiguous = tr.reader->block_read_avail();
+          if ((size > 0) != (contiguous > 0) || contiguous > size ||
+              (contiguous > 0 && std::memcmp(tr.reader->start(), tr.model.data(), sz(contiguous)) != 0)) {
+            fail("start()/block_read_avail() do not show the next bytes");
+          }
         }
       }
     }
   }
-  for (auto &bb : bufs) {
+  for (Buffer &bb : bufs) {
     free_MIOBuffer(bb.mbuf);
   }
   return ok;

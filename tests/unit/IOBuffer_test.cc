@@ -1,23 +1,20 @@
-// Unit tests of the IO buffer layer: sizes, blocks, readers, water marks, sharing, and release.
+// Unit tests of the IO buffer layer, one per behaviour: size classes, blocks, readers, the writer's
+// water-mark rules (spec section 3.4), zero-copy sharing between buffers and when blocks are freed.
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 
 using namespace iocore;
 
-namespace {
-std::string
-read_all(IOBufferReader *r)
-{
-  std::string s(static_cast<std::size_t>(r->read_avail()), '\0');
-  r->read(s.data(), static_cast<int64_t>(s.size()));
-  return s;
-}
+static_assert(MAX_BUFFER_SIZE_INDEX == 14 && DEFAULT_BUFFER_SIZES == 15);
+static_assert(kMaxMIOBufferReaders == 5 && MAX_MIOBUFFER_READERS == 5);
 
+namespace {
 struct BufferDeleter {
   void operator()(MIOBuffer *b) const { free_MIOBuffer(b); }
 };
@@ -28,25 +25,177 @@ make(int64_t index)
 {
   return Buffer(new_MIOBuffer(index));
 }
+
+std::string
+pattern(std::size_t n)
+{
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<char>('a' + i % 26);
+  }
+  return s;
+}
+
+std::string
+read_all(IOBufferReader *r)
+{
+  std::string s(static_cast<std::size_t>(r->read_avail()), '\0');
+  r->read(s.data(), static_cast<int64_t>(s.size()));
+  return s;
+}
+
+void
+write(MIOBuffer *b, const std::string &s)
+{
+  ASSERT_EQ(b->write(s.data(), static_cast<int64_t>(s.size())), static_cast<int64_t>(s.size()));
+}
+
+Ptr<IOBufferBlock>
+new_block(int64_t index)
+{
+  Ptr<IOBufferBlock> b(new IOBufferBlock);
+  b->alloc(index);
+  return b;
+}
 } // namespace
 
-TEST(IOBufferSizes, IndexToSizeDoublesFrom128)
+// --- size classes -------------------------------------------------------------------------------------
+
+TEST(IOBufferSizes, IndexToBufferSizeIs128ShiftedByIndex)
 {
   EXPECT_EQ(index_to_buffer_size(BUFFER_SIZE_INDEX_128), 128);
+  EXPECT_EQ(index_to_buffer_size(BUFFER_SIZE_INDEX_1K), 1024);
   EXPECT_EQ(index_to_buffer_size(BUFFER_SIZE_INDEX_4K), 4096);
   EXPECT_EQ(index_to_buffer_size(BUFFER_SIZE_INDEX_32K), 32768);
   EXPECT_EQ(index_to_buffer_size(BUFFER_SIZE_INDEX_2M), 2 * 1024 * 1024);
 }
 
-TEST(IOBufferSizes, SizeToIndexPicksTheSmallestFittingClassCappedAtMax)
+TEST(IOBufferSizes, BufferSizeToIndexPicksTheSmallestFittingClassCappedAtMax)
 {
+  EXPECT_EQ(buffer_size_to_index(0), BUFFER_SIZE_INDEX_128);
   EXPECT_EQ(buffer_size_to_index(1), BUFFER_SIZE_INDEX_128);
   EXPECT_EQ(buffer_size_to_index(128), BUFFER_SIZE_INDEX_128);
   EXPECT_EQ(buffer_size_to_index(129), BUFFER_SIZE_INDEX_256);
   EXPECT_EQ(buffer_size_to_index(4096), BUFFER_SIZE_INDEX_4K);
-  EXPECT_EQ(buffer_size_to_index(1 << 30), BUFFER_SIZE_INDEX_2M);
-  EXPECT_EQ(buffer_size_to_index(1 << 30, BUFFER_SIZE_INDEX_32K), BUFFER_SIZE_INDEX_32K);
+  EXPECT_EQ(buffer_size_to_index(4097), BUFFER_SIZE_INDEX_8K);
+  EXPECT_EQ(buffer_size_to_index(2 * 1024 * 1024), BUFFER_SIZE_INDEX_2M);
+  EXPECT_EQ(buffer_size_to_index(int64_t{1} << 30), BUFFER_SIZE_INDEX_2M);
+  EXPECT_EQ(buffer_size_to_index(int64_t{1} << 30, BUFFER_SIZE_INDEX_32K), BUFFER_SIZE_INDEX_32K);
+  for (int64_t i = 0; i <= MAX_BUFFER_SIZE_INDEX; ++i) {
+    EXPECT_EQ(buffer_size_to_index(index_to_buffer_size(i)), i);
+  }
 }
+
+// --- IOBufferData / IOBufferBlock ----------------------------------------------------------------------
+
+TEST(IOBufferBlock, AllocGivesAnEmptyBlockOfTheSizeClass)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_1K);
+  EXPECT_EQ(b->block_size(), 1024);
+  EXPECT_EQ(b->data->size_index, BUFFER_SIZE_INDEX_1K);
+  EXPECT_EQ(b->buf(), b->data->data());
+  EXPECT_EQ(b->start(), b->buf());
+  EXPECT_EQ(b->end(), b->buf());
+  EXPECT_EQ(b->buf_end(), b->buf() + 1024);
+  EXPECT_EQ(b->read_avail(), 0);
+  EXPECT_EQ(b->write_avail(), 1024);
+}
+
+TEST(IOBufferBlock, BufferMemoryIsAlignedToTheBlockSizeUpToAPage)
+{
+  for (int64_t i = 0; i <= BUFFER_SIZE_INDEX_64K; ++i) {
+    Ptr<IOBufferBlock> b = new_block(i);
+    auto align           = static_cast<uintptr_t>(std::min<int64_t>(index_to_buffer_size(i), 4096));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b->buf()) % align, 0u) << "index " << i;
+  }
+}
+
+TEST(IOBufferBlock, FillMovesEndAndConsumeMovesStart)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_128);
+  b->fill(100);
+  EXPECT_EQ(b->read_avail(), 100);
+  EXPECT_EQ(b->size(), 100);
+  EXPECT_EQ(b->write_avail(), 28);
+  b->consume(40);
+  EXPECT_EQ(b->start(), b->buf() + 40);
+  EXPECT_EQ(b->read_avail(), 60);
+  EXPECT_EQ(b->write_avail(), 28);
+}
+
+TEST(IOBufferBlock, ResetEmptiesTheWindowOverTheWholeBlock)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_128);
+  b->fill(100);
+  b->consume(40);
+  b->reset();
+  EXPECT_EQ(b->start(), b->buf());
+  EXPECT_EQ(b->end(), b->buf());
+  EXPECT_EQ(b->write_avail(), 128);
+}
+
+TEST(IOBufferBlock, CloneIsNeverWritable)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_128);
+  b->fill(10);
+  Ptr<IOBufferBlock> c(b->clone());
+  EXPECT_EQ(c->write_avail(), 0);
+  EXPECT_EQ(c->buf_end(), c->end());
+  EXPECT_EQ(c->read_avail(), 10);
+  EXPECT_EQ(b->write_avail(), 118) << "the original keeps its room";
+}
+
+TEST(IOBufferBlock, CloneSharesTheDataOfItsOriginal)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_128);
+  b->fill(10);
+  b->consume(3);
+  Ptr<IOBufferBlock> c(b->clone());
+  EXPECT_EQ(c->data.get(), b->data.get());
+  EXPECT_EQ(c->start(), b->start());
+  EXPECT_EQ(c->end(), b->end());
+  EXPECT_EQ(b->data->refcount(), 2);
+  EXPECT_FALSE(c->next) << "a clone is one block, not the chain";
+}
+
+TEST(IOBufferBlock, DataIsFreedWithTheLastBlockSharingIt)
+{
+  Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_128);
+  Ptr<IOBufferData> d  = b->data;
+  Ptr<IOBufferBlock> c(b->clone());
+  EXPECT_EQ(d->refcount(), 3);
+  b.clear();
+  EXPECT_EQ(d->refcount(), 2);
+  c.clear();
+  EXPECT_EQ(d->refcount(), 1) << "only this test holds the memory now";
+}
+
+TEST(IOBufferBlock, ClearDropsTheDataAndTheChain)
+{
+  Ptr<IOBufferBlock> b  = new_block(BUFFER_SIZE_INDEX_128);
+  Ptr<IOBufferBlock> nx = new_block(BUFFER_SIZE_INDEX_128);
+  b->next               = nx;
+  b->clear();
+  EXPECT_FALSE(b->data);
+  EXPECT_FALSE(b->next);
+  EXPECT_EQ(nx->refcount(), 1);
+  EXPECT_EQ(b->block_size(), 0);
+  EXPECT_EQ(b->read_avail(), 0);
+}
+
+TEST(IOBufferBlock, LongChainIsFreedWithoutRecursion)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  std::string d(128, 'x');
+  for (int i = 0; i < 200000; ++i) { // a reader lagging 200,000 blocks behind the writer
+    write(b.get(), d);
+  }
+  EXPECT_EQ(r->read_avail(), int64_t{200000} * 128);
+  b.reset(); // must not overflow the stack
+}
+
+// --- MIOBuffer: construction and the writer ------------------------------------------------------------
 
 TEST(MIOBuffer, FreshFourKBufferHasOneEmptyBlock)
 {
@@ -56,6 +205,7 @@ TEST(MIOBuffer, FreshFourKBufferHasOneEmptyBlock)
   EXPECT_EQ(b->current_write_avail(), 4096);
   EXPECT_EQ(b->write_avail(), 4096);
   EXPECT_EQ(b->max_read_avail(), 0);
+  EXPECT_EQ(b->first_write_block(), b->_writer.get());
 }
 
 TEST(MIOBuffer, WritingPastABlockAddsBlocksAndMovesTheWriter)
@@ -63,25 +213,69 @@ TEST(MIOBuffer, WritingPastABlockAddsBlocksAndMovesTheWriter)
   Buffer b             = make(BUFFER_SIZE_INDEX_4K);
   IOBufferReader *r    = b->alloc_reader();
   IOBufferBlock *first = b->first_write_block();
-  std::string d(5120, 'x');
-  EXPECT_EQ(b->write(d.data(), 5120), 5120);
+  std::string d        = pattern(5120);
+  write(b.get(), d);
   EXPECT_NE(b->first_write_block(), first);
   EXPECT_EQ(b->write_avail(), 3072);
-  EXPECT_EQ(r->read_avail(), 5120);
+  EXPECT_EQ(b->max_read_avail(), 5120);
   EXPECT_EQ(read_all(r), d);
+}
+
+TEST(MIOBuffer, EmptyBufferHasNoBlockUntilTheFirstWrite)
+{
+  Buffer b(new_empty_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *r = b->alloc_reader();
+  EXPECT_EQ(b->first_write_block(), nullptr);
+  EXPECT_EQ(b->end(), nullptr);
+  EXPECT_EQ(b->buf_end(), nullptr);
+  EXPECT_EQ(b->block_write_avail(), 0);
+  EXPECT_EQ(b->current_write_avail(), 0);
+  EXPECT_EQ(r->read_avail(), 0);
+  EXPECT_EQ(r->start(), nullptr);
+  write(b.get(), "first");
+  EXPECT_EQ(read_all(r), "first") << "a reader allocated before the first block sees the first write";
+}
+
+TEST(MIOBuffer, WriteAvailOnAnEmptyBufferAddsItsFirstBlock)
+{
+  Buffer b(new_empty_MIOBuffer(BUFFER_SIZE_INDEX_1K));
+  EXPECT_EQ(b->write_avail(), 1024);
+  EXPECT_NE(b->first_write_block(), nullptr);
+}
+
+TEST(MIOBuffer, WriteCopiesAndReturnsTheLengthIgnoringTheWaterMark)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(128));
+  ASSERT_EQ(b->write_avail(), 0);
+  std::string more = pattern(300);
+  EXPECT_EQ(b->write(more.data(), 300), 300) << "write() grows the chain even under backpressure";
+  EXPECT_EQ(r->read_avail(), 428);
 }
 
 TEST(MIOBuffer, WriteAvailDoesNotGrowWhileUnreadDataExceedsWaterMark)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
-  std::string d(128, 'a');
-  b->write(d.data(), 128);
+  write(b.get(), pattern(128));
   EXPECT_EQ(b->write_avail(), 0) << "full block with unread data: backpressure";
+  EXPECT_EQ(b->_writer->next, nullptr) << "and no block was added";
   r->consume(100);
-  EXPECT_EQ(b->write_avail(), 0) << "still unread data above the water mark 0";
-  r->consume(28);
+  EXPECT_EQ(b->write_avail(), 0) << "28 unread bytes are still above the water mark 0";
+}
+
+TEST(MIOBuffer, WriteAvailAddsABlockOnceEveryReaderHasConsumedEverything)
+{
+  Buffer b           = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r1 = b->alloc_reader();
+  IOBufferReader *r2 = b->alloc_reader();
+  write(b.get(), pattern(128));
+  r1->consume(128);
+  EXPECT_EQ(b->write_avail(), 0) << "r2 has not consumed yet";
+  r2->consume(128);
   EXPECT_EQ(b->write_avail(), 128) << "all consumed: a fresh block is added";
+  EXPECT_EQ(b->block_write_avail(), 128);
 }
 
 TEST(MIOBuffer, WaterMarkLetsTheBufferGrowUntilUnreadDataExceedsIt)
@@ -89,58 +283,84 @@ TEST(MIOBuffer, WaterMarkLetsTheBufferGrowUntilUnreadDataExceedsIt)
   Buffer b = make(BUFFER_SIZE_INDEX_128);
   b->set_water_mark(300);
   b->alloc_reader();
-  std::string d(128, 'a');
+  std::string d = pattern(128);
   for (int i = 0; i < 3; ++i) {
     ASSERT_GT(b->write_avail(), 0) << "unread " << i * 128 << " <= 300";
-    b->write(d.data(), 128);
+    write(b.get(), d);
   }
   EXPECT_EQ(b->write_avail(), 0) << "384 unread > 300";
   EXPECT_TRUE(b->high_water());
 }
 
-TEST(MIOBuffer, NewReaderStartsAtCurrentWriterBlock)
+TEST(MIOBuffer, CurrentWriteAvailNeverAddsABlock)
 {
-  Buffer b = make(BUFFER_SIZE_INDEX_128);
-  b->alloc_reader();
-  std::string d(200, 'a');
-  b->write(d.data(), 200); // first block full, 72 bytes in the second
-  IOBufferReader *late = b->alloc_reader();
-  EXPECT_EQ(late->read_avail(), 72) << "sees the writer block's data, not earlier full blocks";
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(128));
+  r->consume(128);
+  EXPECT_EQ(b->current_write_avail(), 0);
+  EXPECT_EQ(b->_writer->next, nullptr);
+  EXPECT_TRUE(b->current_low_water());
 }
 
-TEST(MIOBuffer, SixthReaderIsRejected)
+TEST(MIOBuffer, HighWaterIsUnreadDataStrictlyAboveTheWaterMark)
 {
-  EXPECT_DEATH(
-      {
-        Buffer b = make(BUFFER_SIZE_INDEX_128);
-        for (int i = 0; i < 6; ++i) {
-          b->alloc_reader();
-        }
-      },
-      "readers");
+  Buffer b          = make(BUFFER_SIZE_INDEX_1K);
+  IOBufferReader *r = b->alloc_reader();
+  b->set_water_mark(10);
+  write(b.get(), pattern(10));
+  EXPECT_FALSE(b->high_water());
+  write(b.get(), "x");
+  EXPECT_TRUE(b->high_water());
+  r->consume(1);
+  EXPECT_FALSE(b->high_water());
 }
 
-TEST(MIOBuffer, WriteFromReaderSharesBlocksWithoutCopying)
+TEST(MIOBuffer, HighWaterWithoutReadersLooksAtTheWriterBlock)
 {
-  Buffer src         = make(BUFFER_SIZE_INDEX_4K);
-  Buffer dst         = make(BUFFER_SIZE_INDEX_4K);
-  IOBufferReader *sr = src->alloc_reader();
-  IOBufferReader *dr = dst->alloc_reader();
-  src->write("hello world", 11);
-  EXPECT_EQ(dst->write(sr, 5, 6), 5);
-  EXPECT_EQ(dr->block_read_avail(), 5);
-  EXPECT_EQ(dr->start(), sr->start() + 6) << "same memory, no copy";
-  EXPECT_EQ(read_all(dr), "world");
-  EXPECT_EQ(sr->read_avail(), 11) << "the source reader is not consumed";
+  Buffer b = make(BUFFER_SIZE_INDEX_1K);
+  EXPECT_FALSE(b->high_water());
+  write(b.get(), "x");
+  EXPECT_EQ(b->max_read_avail(), 1);
+  EXPECT_TRUE(b->high_water());
+}
+
+TEST(MIOBuffer, LowWaterIsFreeSpaceAtOrBelowTheWaterMark)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  b->set_water_mark(28);
+  write(b.get(), pattern(99));
+  EXPECT_FALSE(b->current_low_water()) << "29 free > 28";
+  write(b.get(), "x");
+  EXPECT_TRUE(b->current_low_water()) << "28 free <= 28";
+  EXPECT_TRUE(b->low_water()) << "100 unread > 28: write_avail() adds nothing";
+  r->consume(100);
+  EXPECT_FALSE(b->low_water()) << "drained: write_avail() adds a block";
+  EXPECT_EQ(b->current_write_avail(), 28 + 128);
+}
+
+TEST(MIOBuffer, FirstWriteBlockSkipsAFullWriterBlock)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(128));
+  IOBufferBlock *full = b->_writer.get();
+  EXPECT_EQ(b->first_write_block(), full) << "no spare yet";
+  r->consume(128);
+  ASSERT_EQ(b->write_avail(), 128);
+  EXPECT_EQ(b->_writer.get(), full) << "the writer stays on the full block";
+  EXPECT_EQ(b->first_write_block(), full->next.get());
+  EXPECT_EQ(b->end(), full->next->buf());
 }
 
 TEST(MIOBuffer, FillSpillsIntoNextBlock)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
-  b->add_block(); // spare block after the writer: room for 256 bytes
-  ASSERT_EQ(b->current_write_avail(), 256);
-  std::string d(200, 'f');
+  b->set_water_mark(200); // lets write_avail() add a spare block: room for 256 bytes
+  ASSERT_EQ(b->write_avail(), 256);
+  std::string d = pattern(200);
   int64_t left  = 200;
   std::size_t o = 0;
   for (IOBufferBlock *blk = b->first_write_block(); blk && left > 0; blk = blk->next.get()) {
@@ -150,77 +370,401 @@ TEST(MIOBuffer, FillSpillsIntoNextBlock)
     left -= a;
   }
   b->fill(200);
+  EXPECT_EQ(b->current_write_avail(), 56);
   EXPECT_EQ(read_all(r), d);
+}
+
+TEST(MIOBuffer, FillPastTheEndOfTheChainAborts)
+{
+  EXPECT_DEATH(
+      {
+        Buffer b = make(BUFFER_SIZE_INDEX_128);
+        b->fill(129);
+      },
+      "fill past the end");
+}
+
+TEST(MIOBuffer, AppendBlockHandsTheBlockToTheBufferAsItsWriter)
+{
+  Buffer b             = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r    = b->alloc_reader();
+  Ptr<IOBufferBlock> x = new_block(BUFFER_SIZE_INDEX_128);
+  std::memcpy(x->end(), "abc", 3);
+  x->fill(3);
+  b->append_block(x.get());
+  EXPECT_EQ(b->_writer.get(), x.get());
+  write(b.get(), "def");
+  EXPECT_EQ(x->read_avail(), 6) << "later writes go into the appended block's free space";
+  EXPECT_EQ(read_all(r), "abcdef");
+}
+
+TEST(MIOBuffer, AppendBlockOfASizeClassAddsRoom)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  b->append_block(BUFFER_SIZE_INDEX_1K);
+  EXPECT_EQ(b->current_write_avail(), 128 + 1024);
+}
+
+TEST(MIOBuffer, AppendingAnEmptyBlockAborts)
+{
+  EXPECT_DEATH(
+      {
+        Buffer b             = make(BUFFER_SIZE_INDEX_128);
+        Ptr<IOBufferBlock> x = new_block(BUFFER_SIZE_INDEX_128);
+        b->append_block(x.get());
+      },
+      "without data");
+}
+
+TEST(MIOBuffer, AddBlockDoesNothingWhenASpareExists)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  b->add_block();
+  b->add_block();
+  EXPECT_EQ(b->current_write_avail(), 256);
+}
+
+TEST(MIOBuffer, MaxReadAvailIsTheLargestAmongReaders)
+{
+  Buffer b           = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r1 = b->alloc_reader();
+  IOBufferReader *r2 = b->alloc_reader();
+  write(b.get(), pattern(300));
+  r1->consume(250);
+  r2->consume(10);
+  EXPECT_EQ(b->max_read_avail(), 290);
+  EXPECT_TRUE(b->is_max_read_avail_more_than(289));
+  EXPECT_FALSE(b->is_max_read_avail_more_than(290));
+}
+
+TEST(MIOBuffer, MaxBlockCountIsTheLongestChainAReaderHolds)
+{
+  Buffer b           = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r1 = b->alloc_reader();
+  b->alloc_reader();
+  write(b.get(), pattern(300)); // three blocks
+  EXPECT_EQ(b->max_block_count(), 3);
+  r1->consume(300);
+  EXPECT_EQ(b->max_block_count(), 3) << "the second reader still holds all three";
+}
+
+// --- readers ------------------------------------------------------------------------------------------
+
+TEST(MIOBuffer, NewReaderStartsAtCurrentWriterBlock)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  b->alloc_reader();
+  std::string d = pattern(200);
+  write(b.get(), d); // first block full, 72 bytes in the second
+  IOBufferReader *late = b->alloc_reader();
+  EXPECT_EQ(late->read_avail(), 72) << "sees the writer block's data, not earlier full blocks";
+  EXPECT_EQ(read_all(late), d.substr(128));
+}
+
+TEST(MIOBuffer, NewReaderSeesTheWholeWriterBlockEvenWhatOthersConsumed)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), "0123456789");
+  r->consume(10);
+  IOBufferReader *late = b->alloc_reader();
+  EXPECT_EQ(read_all(late), "0123456789") << "offset 0 of the writer block, as in ATS";
+}
+
+TEST(MIOBuffer, SixthReaderIsRejected)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  for (int i = 0; i < kMaxMIOBufferReaders; ++i) {
+    EXPECT_NE(b->alloc_reader(), nullptr);
+  }
+  EXPECT_DEATH(b->alloc_reader(), "more than kMaxMIOBufferReaders \\(5\\) readers");
+}
+
+TEST(MIOBuffer, DeallocatedReaderSlotIsReused)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *rs[kMaxMIOBufferReaders];
+  for (auto &r : rs) {
+    r = b->alloc_reader();
+  }
+  rs[2]->dealloc();
+  EXPECT_FALSE(rs[2]->is_allocated());
+  EXPECT_EQ(b->alloc_reader(), rs[2]);
+}
+
+TEST(MIOBuffer, DeallocAllReadersFreesEverySlot)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  b->alloc_reader();
+  b->dealloc_all_readers();
+  EXPECT_FALSE(r->is_allocated());
+  EXPECT_FALSE(r->block);
+  EXPECT_EQ(b->max_read_avail(), 0);
+}
+
+TEST(IOBufferReader, ReadAvailCountsFromItsPositionToTheWritersEnd)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(300));
+  r->consume(130);
+  EXPECT_EQ(r->read_avail(), 170);
+  write(b.get(), "more");
+  EXPECT_EQ(r->read_avail(), 174);
+}
+
+TEST(IOBufferReader, IsReadAvailMoreThanIsStrict)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  EXPECT_FALSE(r->is_read_avail_more_than(0));
+  write(b.get(), pattern(200));
+  EXPECT_TRUE(r->is_read_avail_more_than(199));
+  EXPECT_FALSE(r->is_read_avail_more_than(200));
+}
+
+TEST(IOBufferReader, BlockReadAvailIsTheContiguousBytesAtStart)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  std::string d     = pattern(200);
+  write(b.get(), d);
+  r->consume(28);
+  EXPECT_EQ(r->block_read_avail(), 100);
+  EXPECT_EQ(std::string(r->start(), 100), d.substr(28, 100));
+  EXPECT_EQ(r->end(), r->start() + 100);
+  r->consume(100);
+  EXPECT_EQ(r->block_read_avail(), 72) << "now the second block";
+  EXPECT_EQ(std::string(r->start(), 72), d.substr(128));
+}
+
+TEST(IOBufferReader, ConsumeNeverMovesOntoAnEmptyTailBlock)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(128));
+  IOBufferBlock *full = b->_writer.get();
+  r->consume(128);
+  ASSERT_EQ(b->write_avail(), 128); // an empty spare after the full block
+  EXPECT_EQ(r->block.get(), full);
+  EXPECT_EQ(r->start_offset, 128);
+  write(b.get(), "z");
+  r->consume(0);
+  EXPECT_EQ(read_all(r), "z");
+  EXPECT_EQ(r->block.get(), b->_writer.get());
+}
+
+TEST(IOBufferReader, ConsumePastReadAvailAborts)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), "abc");
+  EXPECT_DEATH(r->consume(4), "consume past the available data");
+}
+
+TEST(IOBufferReader, ReadCopiesOutAndConsumes)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  std::string d     = pattern(300);
+  write(b.get(), d);
+  char out[200];
+  EXPECT_EQ(r->read(out, 200), 200);
+  EXPECT_EQ(std::string(out, 200), d.substr(0, 200));
+  EXPECT_EQ(r->read(out, 200), 100) << "only what is there";
+  EXPECT_EQ(std::string(out, 100), d.substr(200));
+  EXPECT_EQ(r->read_avail(), 0);
 }
 
 TEST(IOBufferReader, MemcpyWithOffsetDoesNotConsume)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
-  std::string d;
-  for (int i = 0; i < 300; ++i) {
-    d.push_back(static_cast<char>('a' + i % 26));
-  }
-  b->write(d.data(), 300);
+  std::string d     = pattern(300);
+  write(b.get(), d);
   char out[50];
-  EXPECT_EQ(r->memcpy(out, 50, 120), 50);
+  EXPECT_EQ(r->memcpy(out, 50, 120), 50) << "across the block boundary at 128";
   EXPECT_EQ(std::string(out, 50), d.substr(120, 50));
+  EXPECT_EQ(r->memcpy(out, 50, 280), 20);
+  EXPECT_EQ(r->memcpy(out, 50, 300), 0);
   EXPECT_EQ(r->read_avail(), 300);
+}
+
+TEST(IOBufferReader, MemchrReturnsTheOffsetFromTheReadersStartOrMinusOne)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(300)); // 'c' at 2, 28, 54, ...
+  EXPECT_EQ(r->memchr('c'), 2);
   EXPECT_EQ(r->memchr('c', INT64_MAX, 3), 28);
+  EXPECT_EQ(r->memchr('c', 25, 3), -1) << "28 is outside [3, 28)";
+  EXPECT_EQ(r->memchr('c', INT64_MAX, 130), 132) << "in the second block";
+  EXPECT_EQ(r->memchr('!'), -1);
+  r->consume(10);
+  EXPECT_EQ(r->memchr('c'), 18);
 }
 
 TEST(IOBufferReader, CloneReadsIndependently)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
-  b->write("abcdef", 6);
+  write(b.get(), "abcdef");
   r->consume(2);
   IOBufferReader *c = r->clone();
+  EXPECT_NE(c, r);
   EXPECT_EQ(read_all(c), "cdef");
   EXPECT_EQ(read_all(r), "cdef");
 }
 
-TEST(IOBufferBlock, CloneIsNeverWritable)
+TEST(IOBufferReader, ResetGoesBackToTheStartOfTheWriterBlock)
 {
-  auto *b = new IOBufferBlock;
-  b->refcount_inc();
-  b->alloc(BUFFER_SIZE_INDEX_128);
-  b->fill(10);
-  IOBufferBlock *c = b->clone();
-  EXPECT_EQ(c->write_avail(), 0);
-  EXPECT_EQ(c->read_avail(), 10);
-  EXPECT_EQ(c->start(), b->start());
-  delete c;
-  if (b->refcount_dec() == 0) {
-    b->free();
-  }
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  std::string d     = pattern(200);
+  write(b.get(), d);
+  r->consume(150);
+  r->size_limit = 5;
+  r->reset();
+  EXPECT_EQ(r->size_limit, INT64_MAX);
+  EXPECT_EQ(read_all(r), d.substr(128));
 }
 
-TEST(IOBufferBlock, BlockIsReleasedWhenEveryReaderConsumedPastIt)
+TEST(IOBufferReader, SizeLimitCapsWhatTheReaderSees)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), "0123456789");
+  r->size_limit = 4;
+  EXPECT_EQ(r->read_avail(), 4);
+  EXPECT_FALSE(r->is_read_avail_more_than(4));
+  EXPECT_EQ(r->block_read_avail(), 4);
+  r->consume(3);
+  EXPECT_EQ(r->size_limit, 1);
+  EXPECT_EQ(read_all(r), "3");
+}
+
+TEST(IOBufferReader, BlockIsFreedWhenEveryReaderConsumedPastIt)
 {
   Buffer b           = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r1 = b->alloc_reader();
   IOBufferReader *r2 = b->alloc_reader();
-  Ptr<IOBufferBlock> first(b->first_write_block());
-  std::string d(200, 'x');
-  b->write(d.data(), 200);
-  int held_by_two_readers = first->refcount();
+  write(b.get(), pattern(200));
+  Ptr<IOBufferData> first = r1->block->data; // the first block's memory: held by it and by us
+  ASSERT_EQ(first->refcount(), 2);
   r1->consume(150);
-  EXPECT_EQ(first->refcount(), held_by_two_readers - 1) << "r1 moved on";
+  EXPECT_EQ(first->refcount(), 2) << "r2 still holds the first block";
   r2->consume(150);
-  EXPECT_EQ(first->refcount(), 1) << "only this test still holds the first block";
+  EXPECT_EQ(first->refcount(), 1) << "both readers and the writer moved on: the block is freed";
 }
 
-TEST(IOBufferBlock, LongChainIsFreedWithoutRecursion)
+TEST(IOBufferReader, WriterBlockIsKeptWhileTheWriterIsOnIt)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
-  std::string d(128, 'x');
-  for (int i = 0; i < 200000; ++i) { // a reader that lags behind 200,000 blocks
-    b->write(d.data(), 128);
-  }
-  EXPECT_EQ(r->read_avail(), int64_t{200000} * 128);
-  b.reset(); // must not overflow the stack
+  write(b.get(), "abc");
+  Ptr<IOBufferData> d = r->block->data;
+  r->consume(3);
+  EXPECT_EQ(d->refcount(), 2);
+  b.reset();
+  EXPECT_EQ(d->refcount(), 1) << "free_MIOBuffer releases the chain";
+}
+
+// --- moving data between buffers ------------------------------------------------------------------------
+
+TEST(MIOBuffer, WriteFromReaderSharesBlocksWithoutCopying)
+{
+  Buffer src         = make(BUFFER_SIZE_INDEX_4K);
+  Buffer dst         = make(BUFFER_SIZE_INDEX_4K);
+  IOBufferReader *sr = src->alloc_reader();
+  IOBufferReader *dr = dst->alloc_reader();
+  write(src.get(), "hello world");
+  EXPECT_EQ(dst->write(sr, 5, 6), 5);
+  EXPECT_EQ(dr->block_read_avail(), 5);
+  EXPECT_EQ(dr->start(), sr->start() + 6) << "same memory, no copy";
+  EXPECT_EQ(dr->block->data.get(), sr->block->data.get());
+  EXPECT_EQ(read_all(dr), "world");
+}
+
+TEST(MIOBuffer, WriteFromReaderDoesNotConsumeTheSource)
+{
+  Buffer src         = make(BUFFER_SIZE_INDEX_4K);
+  Buffer dst         = make(BUFFER_SIZE_INDEX_4K);
+  IOBufferReader *sr = src->alloc_reader();
+  write(src.get(), "hello world");
+  dst->write(sr);
+  EXPECT_EQ(sr->read_avail(), 11);
+}
+
+TEST(MIOBuffer, WriteFromReaderTrimsToOffsetAndLengthAcrossBlocks)
+{
+  Buffer src         = make(BUFFER_SIZE_INDEX_128);
+  Buffer dst         = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *sr = src->alloc_reader();
+  IOBufferReader *dr = dst->alloc_reader();
+  std::string d      = pattern(400);
+  write(src.get(), d);
+  sr->consume(10);
+  EXPECT_EQ(dst->write(sr, 250, 100), 250); // source bytes [110, 360) span blocks 0..2
+  EXPECT_EQ(read_all(dr), d.substr(110, 250));
+  EXPECT_EQ(dst->write(sr, INT64_MAX, 380), 10) << "clamped to what the reader sees";
+  EXPECT_EQ(dst->write(sr, 10, 500), 0) << "offset past the end";
+}
+
+TEST(MIOBuffer, WriteFromReaderHonoursTheSourceSizeLimit)
+{
+  Buffer src         = make(BUFFER_SIZE_INDEX_128);
+  Buffer dst         = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *sr = src->alloc_reader();
+  IOBufferReader *dr = dst->alloc_reader();
+  write(src.get(), "0123456789");
+  sr->size_limit = 6;
+  EXPECT_EQ(dst->write(sr), 6);
+  EXPECT_EQ(read_all(dr), "012345");
+}
+
+TEST(MIOBuffer, WriteBlockAppendsTrimmedClonesOfTheChain)
+{
+  Buffer dst           = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *dr   = dst->alloc_reader();
+  Ptr<IOBufferBlock> a = new_block(BUFFER_SIZE_INDEX_128);
+  Ptr<IOBufferBlock> c = new_block(BUFFER_SIZE_INDEX_128);
+  std::memcpy(a->end(), "abcde", 5);
+  a->fill(5);
+  std::memcpy(c->end(), "fghij", 5);
+  c->fill(5);
+  a->next = c;
+  EXPECT_EQ(dst->write(a.get(), 6, 2), 6);
+  EXPECT_EQ(dst->_writer->data.get(), c->data.get()) << "the last appended block is a clone of c";
+  EXPECT_EQ(dst->_writer->write_avail(), 0);
+  EXPECT_EQ(read_all(dr), "cdefgh");
+  EXPECT_EQ(a->read_avail(), 5) << "the source blocks are untouched";
+  EXPECT_EQ(c->read_avail(), 5);
+}
+
+TEST(MIOBuffer, SharedBlockIsNeverWrittenByTheBufferItWasAppendedTo)
+{
+  Buffer src         = make(BUFFER_SIZE_INDEX_128);
+  Buffer dst         = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *sr = src->alloc_reader();
+  IOBufferReader *dr = dst->alloc_reader();
+  write(src.get(), "abc");
+  dst->write(sr);
+  write(dst.get(), "XYZ"); // must not land in src's memory after "abc"
+  write(src.get(), "def"); // the owner may still append there
+  EXPECT_EQ(read_all(sr), "abcdef");
+  EXPECT_EQ(read_all(dr), "abcXYZ");
+}
+
+// --- MIOBufferAccessor ----------------------------------------------------------------------------------
+
+TEST(MIOBufferAccessor, WriterForSetsTheBufferWithoutAReader)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  MIOBufferAccessor a;
+  a.writer_for(b.get());
+  EXPECT_EQ(a.writer(), b.get());
+  EXPECT_EQ(a.reader(), nullptr);
 }
 
 TEST(MIOBufferAccessor, ReaderForTakesTheReadersBuffer)
@@ -231,8 +775,30 @@ TEST(MIOBufferAccessor, ReaderForTakesTheReadersBuffer)
   a.reader_for(r);
   EXPECT_EQ(a.reader(), r);
   EXPECT_EQ(a.writer(), b.get());
-  a.writer_for(b.get());
-  EXPECT_EQ(a.reader(), nullptr);
   a.clear();
+  EXPECT_EQ(a.writer(), nullptr);
+  EXPECT_EQ(a.reader(), nullptr);
+}
+
+TEST(MIOBufferAccessor, ReaderForABufferAllocatesAReaderThatDeallocClears)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  MIOBufferAccessor a;
+  a.reader_for(b.get());
+  ASSERT_NE(a.reader(), nullptr);
+  EXPECT_EQ(a.reader()->accessor, &a);
+  EXPECT_EQ(a.writer(), b.get());
+  a.reader()->dealloc();
+  EXPECT_EQ(a.reader(), nullptr);
+  EXPECT_EQ(a.writer(), nullptr);
+}
+
+TEST(MIOBufferAccessor, FreeingTheBufferClearsItsAccessors)
+{
+  Buffer b = make(BUFFER_SIZE_INDEX_128);
+  MIOBufferAccessor a;
+  a.reader_for(b.get());
+  b.reset();
+  EXPECT_EQ(a.reader(), nullptr);
   EXPECT_EQ(a.writer(), nullptr);
 }

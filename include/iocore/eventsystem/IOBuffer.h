@@ -3,18 +3,30 @@
 // kMaxMIOBufferReaders IOBufferReaders, each at its own position. Data moves between buffers by
 // sharing blocks (MIOBuffer::write(IOBufferReader*)), not by copying. The net layer reads straight
 // into the free space of the blocks (first_write_block() / end() / fill()) and writes straight from
-// the readers' blocks.
+// the readers' blocks (reader->block, start_offset, then consume()).
 //
-//   IOBufferData [ .......................................... ]   refcounted memory, one size class
-//                  ^start      ^end             ^buf_end
-//   IOBufferBlock  [  readable  |  writable (only the owner)  ] -> next block -> ...
-//   reader A: block = X, start_offset = 10      reader B: block = Y, start_offset = 0
+//   IOBufferData   [ ........................................................ ]  one size class, refcounted
+//                    ^buf()       ^start()            ^end()            ^buf_end()
+//   IOBufferBlock X  [  consumed   |  readable          |  writable (owner only) ]
+//                                   <-- read_avail() --> <-- write_avail() -->
+//        | next (Ptr)
+//        v
+//   IOBufferBlock Y  (a clone: shares another block's IOBufferData, buf_end == end, never writable)
+//        | next
+//        v
+//   IOBufferBlock Z  <- MIOBuffer::_writer (first block still being written; may be full, with an
+//                       empty spare after it: first_write_block() then returns the spare)
 //
-// Ownership: the MIOBuffer holds the chain from its current write block (_writer) on; each reader
-// holds its current block, so a block is released as soon as every reader has consumed past it and
-// the writer has moved on. A clone of a block shares its data but is never writable.
-// Threading: an MIOBuffer and its readers may be created and filled on any thread, but are not
-// thread-safe: a buffer in use by a VIO is touched only under that VIO's mutex.
+//   reader A: block = X, start_offset = 10       reader B: block = Z, start_offset = 0
+//
+// Ownership: the MIOBuffer holds the chain from _writer on; each reader holds (a Ptr to) its current
+// block and through it the rest of the chain. So a block is released as soon as every reader has
+// consumed past it and the writer has moved on; nothing else frees blocks. Readers live inside
+// their MIOBuffer (readers[]): a reader pointer is valid until dealloc_reader() or free_MIOBuffer().
+// Threading: an MIOBuffer and its readers have no thread affinity (no EThread is needed) but are not
+// thread-safe: one thread at a time, which for a buffer in use by a VIO means under that VIO's mutex.
+// IOBufferData and IOBufferBlock refcounts are atomic, so blocks shared between buffers owned by
+// different threads may be released on either.
 #pragma once
 
 #include "iocore/eventsystem/Ptr.h"
@@ -82,13 +94,14 @@ public:
   /// Frees the rest of a chain iteratively (a long chain must not recurse).
   void free() override;
 
-  /// A fresh block owning new memory of the size class, empty.
+  /// Point this block at new memory of the size class (dropping its old data), empty.
   void alloc(int64_t size_index);
   /// Drop the memory and the chain.
   void clear();
   /// Empty the window: start = end = buf().
   void reset();
-  /// A block sharing the same data and window, never writable (buf_end = end).
+  /// A new block (refcount 0) sharing the same data and window, never writable (buf_end = end):
+  /// only the MIOBuffer that owns the original may append to that memory.
   IOBufferBlock *clone() const;
 
   char *buf() const { return data ? data->data() : nullptr; }
@@ -104,6 +117,7 @@ public:
 
   Ptr<IOBufferData> data;
   Ptr<IOBufferBlock> next;
+  // Public as in ATS: MIOBuffer::write(IOBufferBlock*) trims clones through them.
   char *_start   = nullptr;
   char *_end     = nullptr;
   char *_buf_end = nullptr;
@@ -121,7 +135,9 @@ public:
   int64_t block_read_avail();
   char *start();
   char *end();
-  /// Advance by n bytes (n <= read_avail()).
+  /// Advance by n bytes; aborts if n > read_avail(). Moves onto later blocks (dropping this
+  /// reader's hold on the ones passed) but never onto an empty tail block, so a drained reader
+  /// stays on the writer's block.
   void consume(int64_t n);
   /// Copy up to len bytes out and consume them.
   int64_t read(void *buf, int64_t len);
@@ -155,9 +171,14 @@ public:
   MIOBuffer(const MIOBuffer &)            = delete;
   MIOBuffer &operator=(const MIOBuffer &) = delete;
 
-  /// A new reader at the start of the current write block. Aborts if all readers are in use.
+  /// A new reader at offset 0 of the current _writer block: it sees all data in that block (even
+  /// bytes other readers have consumed) and after it, none in earlier blocks. With no block yet it
+  /// starts at the first block appended. Aborts with a message if kMaxMIOBufferReaders are in use.
   IOBufferReader *alloc_reader();
+  /// alloc_reader() on behalf of an accessor (MIOBufferAccessor::reader_for(MIOBuffer*)):
+  /// dealloc_reader() then also clears the accessor.
   IOBufferReader *alloc_accessor(MIOBufferAccessor *accessor);
+  /// A new reader at r's position (same block, offset and size limit, no accessor).
   IOBufferReader *clone_reader(IOBufferReader *r);
   void dealloc_reader(IOBufferReader *r);
   void dealloc_all_readers();
@@ -169,22 +190,32 @@ public:
   int64_t write(IOBufferReader *r, int64_t len = INT64_MAX, int64_t offset = 0);
   int64_t write(IOBufferBlock *b, int64_t len = INT64_MAX, int64_t offset = 0);
 
-  /// Room to write now. Adds a block when unread data is at or below the water mark and the free
-  /// space is too; so with water mark 0 a full buffer with unread data reports 0 (backpressure).
+  /// Room to write now. Adds a block only when !high_water() (no reader has more than water_mark
+  /// unread bytes) and current_low_water() (free space <= water_mark), and only if the writer has
+  /// no spare yet. So with water mark 0 a full buffer that still has unread data reports 0 and does
+  /// not grow (backpressure: the net read path sizes its reads with this).
   int64_t write_avail();
   /// Free space in the write block and the blocks after it; never adds a block.
   int64_t current_write_avail();
   /// Free space in first_write_block().
   int64_t block_write_avail();
-  /// Where the next byte goes (in first_write_block()).
+  /// Where the next byte goes (in first_write_block()); nullptr with no block yet.
   char *end();
   char *buf_end();
-  /// Commit n bytes written at end() and beyond (spilling into following blocks).
+  /// Commit n bytes written at end() and on into the following blocks' free space (the net read
+  /// path fills first_write_block() -> next -> ... with readv, then calls fill()). Aborts if the
+  /// chain has less than n bytes of room (size it with write_avail() / current_write_avail()).
   void fill(int64_t n);
-  /// The block the next byte goes into (nullptr if the buffer has no block yet).
+  /// The block the next byte goes into: _writer, or the block after it when _writer is full
+  /// (nullptr if the buffer has no block yet).
   IOBufferBlock *first_write_block();
 
+  /// Hand b (which must hold data) to the buffer: link it after the writer block, replacing an
+  /// empty spare, and make it the writer block, so later writes go on into b's free space. Takes a
+  /// reference. To share a block without letting this buffer write into it, pass a clone() (or
+  /// use write(IOBufferBlock*)).
   void append_block(IOBufferBlock *b);
+  /// Link a new empty block of that size class after the writer block.
   void append_block(int64_t size_index);
   /// Append an empty block of the buffer's size class (if the writer has no next block).
   void add_block();
@@ -207,9 +238,39 @@ public:
   std::array<IOBufferReader, kMaxMIOBufferReaders> readers;
 
 private:
-  void append_block_internal(IOBufferBlock *b);
+  void append_block_internal(Ptr<IOBufferBlock> b);
   void init_readers();
 };
+
+inline IOBufferBlock *
+MIOBuffer::first_write_block()
+{
+  if (_writer && _writer->next && _writer->write_avail() == 0) {
+    return _writer->next.get();
+  }
+  return _writer.get();
+}
+
+inline int64_t
+MIOBuffer::block_write_avail()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->write_avail() : 0;
+}
+
+inline char *
+MIOBuffer::end()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->end() : nullptr;
+}
+
+inline char *
+MIOBuffer::buf_end()
+{
+  IOBufferBlock *b = first_write_block();
+  return b ? b->buf_end() : nullptr;
+}
 
 /// A new buffer with one empty block.
 MIOBuffer *new_MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
