@@ -108,6 +108,16 @@ EThread::get_hrtime()
   return t_current ? t_current->_loop_now : ink_get_hrtime();
 }
 
+ink_hrtime
+EThread::get_hrtime_updated()
+{
+  if (!t_current) {
+    return ink_get_hrtime();
+  }
+  t_current->_loop_now = t_current->_clock->now();
+  return t_current->_loop_now;
+}
+
 void
 EThread::set_current()
 {

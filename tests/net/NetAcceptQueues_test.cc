@@ -257,9 +257,11 @@ TEST(NetQueues, IdleKeepAliveConnectionIsClosedAfterTheKeepAliveTimeout)
   EchoServer server;
   server.on_start = [](Echo *e) { e->vc->add_to_keep_alive_queue(); };
   NetEnvironment env(1, [](NetConfig &c) { c.keep_alive_no_activity_timeout_in = HRTIME_MSECONDS(200); });
-  auto a = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
-  ASSERT_TRUE(a);
+  int port = server.acceptor.listen();
+  // t0 before connect: the server may accept (and start its timer) before connect() returns here.
   auto t0 = std::chrono::steady_clock::now();
+  auto a  = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(a);
   EXPECT_TRUE(a->wait_closed());
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
 }

@@ -884,6 +884,23 @@ TEST_F(HandDrivenEThread, GetHrtimeIsCachedForTheWholeHandler)
   EXPECT_EQ(EThread::get_hrtime(), start + HRTIME_SECONDS(1)) << "refreshed by the next loop";
 }
 
+TEST_F(HandDrivenEThread, GetHrtimeUpdatedRefreshesTheCacheForWhatFollows)
+{
+  Recorder r;
+  ink_hrtime updated = 0, cached_after = 0;
+  r.on_call = [&](Recorder &, Event *) {
+    manual_clock.advance(HRTIME_MSECONDS(7));
+    updated      = EThread::get_hrtime_updated();
+    cached_after = EThread::get_hrtime();
+    return EVENT_DONE;
+  };
+  const ink_hrtime start = now();
+  t.schedule_imm(&r);
+  run();
+  EXPECT_EQ(updated, start + HRTIME_MSECONDS(7));
+  EXPECT_EQ(cached_after, updated) << "the cache holds the refreshed time";
+}
+
 TEST_F(HandDrivenEThread, ThisEthreadIsTheThreadInsideHandlers)
 {
   Recorder r;

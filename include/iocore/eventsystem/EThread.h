@@ -61,6 +61,10 @@ public:
   /// The cached "now" of the calling thread's loop (refreshed every iteration); on a thread that is
   /// not an event thread, a fresh ink_get_hrtime().
   static ink_hrtime get_hrtime();
+  /// Re-read the calling thread's clock into that cache and return it (a fresh ink_get_hrtime() off
+  /// an event thread). A tail handler calls it when it wakes from its wait, so that call-backs it
+  /// runs do not stamp times from before the sleep.
+  static ink_hrtime get_hrtime_updated();
   /// This thread's clock, read fresh.
   ink_hrtime now() const { return _clock->now(); }
   Clock &clock() const { return *_clock; }
