@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# Macro benchmark of the `iocore` command against nginx and HAProxy, run by hand (not by CI).
-# Installs nginx, haproxy, wrk and iperf3 if missing, builds iocore with the release preset, then
-# runs each case >= 3 times alternating A B A B with the same thread/worker counts, servers and load
-# generators pinned to different cores, all on 127.0.0.1. Reports medians, ratios, and CPU time per
-# request from /proc/PID/stat (utime+stime delta / requests).
+# Macro benchmark of the `iocore` command side by side with nginx and HAProxy, run by hand (not by CI).
 #
-#   bench/macro/run.sh                 # everything (~15 minutes)
-#   REPEAT=5 DURATION=5 bench/macro/run.sh
-#   CASES="http proxy" bench/macro/run.sh   # subsets: http proxy iperf rss
+# Installs nginx, haproxy, wrk and iperf3 if missing, builds iocore with the release preset, then runs
+# every case REPEAT times alternating the servers (A B A B ...) with the same thread/worker count on
+# each side, servers pinned apart from the load generators (and the origin), all on 127.0.0.1. It
+# reports medians, each server's CPU time per request (user + sys of all its processes from
+# /proc/PID/stat, before and after, divided by the requests wrk completed), and the ratios the aims
+# are stated in (iocore / other). Only ratios from one run mean anything on a shared host.
+#
+#   bench/macro/run.sh                              # everything, about 15 minutes on 2 cores
+#   REPEAT=5 DURATION=8 bench/macro/run.sh
+#   CASES="http proxy" bench/macro/run.sh           # any of: http proxy iperf rss_http rss_proxy
+#   THREADS=2 bench/macro/run.sh                    # server threads / nginx workers / haproxy nbthread
+#
+# Output: progress on stderr, the report on stdout, and in $WORK (printed at the end) results.tsv
+# (every run) and report.md (the tables for bench/RESULTS.md).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$REPO/bench/macro
 REPEAT=${REPEAT:-3}
-DURATION=${DURATION:-4}          # seconds per wrk / iperf3 run
-THREADS=${THREADS:-1}            # server threads / workers for every server
-CASES=${CASES:-"http proxy iperf rss"}
+DURATION=${DURATION:-5}          # seconds per wrk / iperf3 run
+THREADS=${THREADS:-1}            # the same for every server
+CASES=${CASES:-"http proxy iperf rss_http rss_proxy"}
+HTTP_IDLE_CONNS=${HTTP_IDLE_CONNS:-10000}
+PROXY_IDLE_SESSIONS=${PROXY_IDLE_SESSIONS:-9000}
 NCPU=$(nproc)
 WORK=$(mktemp -d /tmp/iocore-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
-PIDS=()
+PIDS=()                          # every process this script started, ended by PID on exit
 
 cleanup() {
+  local pid
   for pid in "${PIDS[@]:-}"; do
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
   done
@@ -29,22 +40,25 @@ cleanup() {
 trap cleanup EXIT
 
 log() { printf '%s\n' "$*" >&2; }
+die() { log "run.sh: $*"; exit 1; }
 
-# --- set-up ------------------------------------------------------------------------------------------------
+# --- set-up ---------------------------------------------------------------------------------------
 
 install_tools() {
   local missing=()
-  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-  command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+  [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+  [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v iperf3 >/dev/null || missing+=(iperf3)
+  command -v taskset >/dev/null || missing+=(util-linux)
   if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  # nginx stream module (Debian: libnginx-mod-stream; part of nginx-full / nginx-extras)
-  if ! ls /usr/lib/nginx/modules/ngx_stream_module.so >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-stream >/dev/null 2>&1 || log "no nginx stream module: skipping nginx stream cases"
+  # nginx's stream proxy is a dynamic module in Debian.
+  if [[ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-stream >/dev/null 2>&1 ||
+      log "no nginx stream module: the nginx_stream cases are skipped"
   fi
 }
 
@@ -52,54 +66,70 @@ build_iocore() {
   log "building iocore (release preset)"
   (cd "$REPO" && cmake --preset release >/dev/null && cmake --build --preset release --target iocore_cli >/dev/null)
   IOCORE=$REPO/build/release/apps/iocore/iocore
+  [[ -x $IOCORE ]] || die "no iocore binary at $IOCORE"
 }
 
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+NGINX=/usr/sbin/nginx
+HAPROXY=/usr/sbin/haproxy
 
-# Cores: servers on the first half, load generators on the second half.
-SERVER_CPUS="0-$(( THREADS > 1 ? THREADS - 1 : 0 ))"
-ORIGIN_CPU=$(( NCPU > 3 ? THREADS : 0 ))
-LOAD_CPUS="$(( NCPU > 2 ? NCPU / 2 : NCPU - 1 ))-$(( NCPU - 1 ))"
+# Cores: servers on 0..THREADS-1; the load generators and the origin (nginx or iperf3 -s) on the
+# rest. On a 2-core machine that is server on core 0, everything else on core 1.
+if ((NCPU < 2)); then die "needs at least 2 cores"; fi
+if ((THREADS >= NCPU)); then die "THREADS must leave a core for the load generator"; fi
+SERVER_CPUS="0-$((THREADS - 1))"
+LOAD_CPUS="$THREADS-$((NCPU - 1))"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_port() {
-  local port=$1
-  for _ in $(seq 1 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+wait_port() { # port: poll until something accepts (bounded: 10 s)
+  local port=$1 i
+  for i in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
     sleep 0.05
   done
-  log "port $port never opened"; return 1
+  die "port $port never opened"
 }
 
-# cpu_ticks PID -> utime+stime in clock ticks (of the process, all threads)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# For nginx/haproxy with workers, sum over the process tree.
+# CPU ticks (utime + stime) and RSS of a process and its children (nginx/haproxy workers).
 tree_pids() { echo "$1"; pgrep -P "$1" || true; }
-tree_cpu_ticks() { local t=0; for p in $(tree_pids "$1"); do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
-tree_rss_kib() { local t=0; for p in $(tree_pids "$1"); do t=$((t + $(rss_kib "$p"))); done; echo $t; }
+tree_cpu_ticks() {
+  local t=0 p
+  for p in $(tree_pids "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo $t
+}
+tree_rss_kib() {
+  local t=0 p
+  for p in $(tree_pids "$1"); do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done
+  echo $t
+}
+HZ=$(getconf CLK_TCK)
 
-# --- servers -------------------------------------------------------------------------------------------------
+# --- servers: each start_* sets SERVER_PID ----------------------------------------------------------
 
 start_iocore_http() { # port body_size
-  taskset -c "$SERVER_CPUS" "$IOCORE" http --listen "127.0.0.1:$1" --body-size "$2" --threads "$THREADS" --log-level error &
-  PIDS+=($!); SERVER_PID=$!; wait_port "$1"
+  taskset -c "$SERVER_CPUS" "$IOCORE" http --listen "127.0.0.1:$1" --body-size "$2" --threads "$THREADS" \
+    --log-level error >/dev/null &
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
-nginx_conf_http() { # port body_size -> writes conf dir
-  local dir=$WORK/nginx-$1; mkdir -p "$dir/logs" "$dir/html"
-  head -c "$2" /dev/zero | tr '\0' x > "$dir/html/body"
-  cat > "$dir/nginx.conf" <<CONF
+# nginx serving /tiny (return 200, 18 bytes, the same body as iocore's default) and /body (a file of
+# body_size bytes; nginx cannot `return` 64 KiB, its config tokens stop at 4 KiB).
+nginx_http_conf() { # port body_size workers cpus_note -> prints the conf dir
+  local dir=$WORK/nginx-$1
+  mkdir -p "$dir/logs" "$dir/html"
+  head -c "$2" /dev/zero | tr '\0' x >"$dir/html/body"
+  cat >"$dir/nginx.conf" <<CONF
 daemon off;
-worker_processes $THREADS;
+master_process on;
+worker_processes $3;
+worker_rlimit_nofile 20000;
 error_log $dir/logs/error.log error;
 pid $dir/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections 19000; }
 http {
   access_log off;
   keepalive_requests 1000000;
+  keepalive_timeout 300s;
   client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
   server {
     listen 127.0.0.1:$1 reuseport backlog=4096;
@@ -112,114 +142,69 @@ CONF
 }
 
 start_nginx_http() { # port body_size
-  local dir; dir=$(nginx_conf_http "$1" "$2")
+  local dir; dir=$(nginx_http_conf "$1" "$2" "$THREADS")
   taskset -c "$SERVER_CPUS" "$NGINX" -p "$dir" -c "$dir/nginx.conf" &
-  PIDS+=($!); SERVER_PID=$!; wait_port "$1"
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
-start_origin() { # port -> a single-worker nginx origin pinned apart from the proxies
-  local dir; dir=$(nginx_conf_http "$1" 18)
-  sed -i "s/worker_processes .*/worker_processes 1;/" "$dir/nginx.conf"
-  taskset -c "$ORIGIN_CPU" "$NGINX" -p "$dir" -c "$dir/nginx.conf" &
-  PIDS+=($!); ORIGIN_PID=$!; wait_port "$1"
+start_origin() { # port: one nginx worker on the load cores, the same origin for every proxy
+  local dir; dir=$(nginx_http_conf "$1" 18 1)
+  taskset -c "$LOAD_CPUS" "$NGINX" -p "$dir" -c "$dir/nginx.conf" &
+  ORIGIN_PID=$!; PIDS+=("$ORIGIN_PID"); wait_port "$1"
 }
 
 start_iocore_proxy() { # port upstream_port
-  taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" --threads "$THREADS" --log-level error &
-  PIDS+=($!); SERVER_PID=$!; wait_port "$1"
+  taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" \
+    --threads "$THREADS" --log-level error >/dev/null &
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
 start_haproxy() { # port upstream_port
-  local dir=$WORK/haproxy-$1; mkdir -p "$dir"
-  cat > "$dir/haproxy.cfg" <<CONF
+  local dir=$WORK/haproxy-$1
+  mkdir -p "$dir"
+  # maxconn: two descriptors per session must fit the 20,000 open-file limit.
+  cat >"$dir/haproxy.cfg" <<CONF
 global
   nbthread $THREADS
-  maxconn 100000
+  maxconn 9800
 defaults
   mode tcp
+  maxconn 9800
   timeout connect 5s
-  timeout client 60s
-  timeout server 60s
+  timeout client 300s
+  timeout server 300s
 frontend fe
   bind 127.0.0.1:$1
   default_backend be
 backend be
   server origin 127.0.0.1:$2
 CONF
-  taskset -c "$SERVER_CPUS" "$HAPROXY" -f "$dir/haproxy.cfg" -db &
-  PIDS+=($!); SERVER_PID=$!; wait_port "$1"
+  taskset -c "$SERVER_CPUS" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/out.log" 2>&1 &
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
+have_nginx_stream() { [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]]; }
+
 start_nginx_stream() { # port upstream_port
-  [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || return 1
-  local dir=$WORK/nginx-stream-$1; mkdir -p "$dir/logs"
-  cat > "$dir/nginx.conf" <<CONF
+  local dir=$WORK/nginx-stream-$1
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 worker_processes $THREADS;
+worker_rlimit_nofile 20000;
 error_log $dir/logs/error.log error;
 pid $dir/nginx.pid;
-events { worker_connections 16384; }
-stream { server { listen 127.0.0.1:$1 reuseport; proxy_pass 127.0.0.1:$2; } }
+events { worker_connections 19500; }
+stream { server { listen 127.0.0.1:$1 reuseport backlog=4096; proxy_pass 127.0.0.1:$2; proxy_timeout 300s; } }
 CONF
   taskset -c "$SERVER_CPUS" "$NGINX" -p "$dir" -c "$dir/nginx.conf" &
-  PIDS+=($!); SERVER_PID=$!; wait_port "$1"
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-}
+proxies() { echo iocore haproxy; if have_nginx_stream; then echo nginx_stream; fi; }
 
-# --- measurements ------------------------------------------------------------------------------------------------
-
-# run_wrk URL CONNS -> prints "req_per_s p99_ms requests"
-run_wrk() {
-  local out threads=$(( $2 < 4 ? $2 : 4 ))
-  out=$(taskset -c "$LOAD_CPUS" wrk -t"$threads" -c"$2" -d"${DURATION}s" --latency "$1" 2>&1)
-  local rps p99 reqs
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}' <<<"$out")
-  if grep -q "Socket errors" <<<"$out"; then log "  wrk: $(grep 'Socket errors' <<<"$out")"; fi
-  echo "${rps:-0} ${p99:-0} ${reqs:-0}"
-}
-
-record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; } # case server metric value
-
-HZ=$(getconf CLK_TCK)
-
-# bench_wrk CASE SERVER URL CONNS PID
-bench_wrk() {
-  local before after r
-  before=$(tree_cpu_ticks "$5")
-  read -r rps p99 reqs < <(run_wrk "$3" "$4")
-  after=$(tree_cpu_ticks "$5")
-  local cpu_us=0
-  if [[ "$reqs" -gt 0 ]]; then cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}'); fi
-  record "$1" "$2" rps "$rps"; record "$1" "$2" p99_ms "$p99"; record "$1" "$2" cpu_us_per_req "$cpu_us"
-  log "  $1 $2: ${rps} req/s p99 ${p99} ms cpu ${cpu_us} us/req"
-}
-
-case_http() {
-  for size in 18 65536; do
-    local path; [[ $size == 18 ]] && path=/tiny || path=/body
-    for conns in 10 100 1000; do
-      for i in $(seq 1 "$REPEAT"); do
-        for server in iocore nginx; do
-          local port; port=$(free_port)
-          if [[ $server == iocore ]]; then start_iocore_http "$port" "$size"; else start_nginx_http "$port" "$size"; fi
-          bench_wrk "http_${size}B_c${conns}" "$server" "http://127.0.0.1:$port$path" "$conns" "$SERVER_PID"
-          stop_server
-        done
-      done
-    done
-  done
-}
-
-proxies() { echo iocore haproxy; [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] && echo nginx_stream; true; }
-
-start_proxy_named() { # name port upstream
+start_proxy() { # name port upstream_port
   case $1 in
   iocore) start_iocore_proxy "$2" "$3" ;;
   haproxy) start_haproxy "$2" "$3" ;;
@@ -227,99 +212,171 @@ start_proxy_named() { # name port upstream
   esac
 }
 
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# --- measurements ---------------------------------------------------------------------------------
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; } # case server metric value
+
+# bench_wrk CASE SERVER URL CONNS: one wrk run against SERVER_PID
+bench_wrk() {
+  local before after out rps p99 reqs errors cpu_us
+  before=$(tree_cpu_ticks "$SERVER_PID")
+  out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$4" -d"${DURATION}s" --latency "$3" 2>&1) || true
+  after=$(tree_cpu_ticks "$SERVER_PID")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v = $2; m = 1; if (v ~ /us$/) m = 0.001; else if (v ~ /ms$/) m = 1; else if (v ~ /s$/) m = 1000;
+                          sub(/[a-z]+$/, "", v); print v * m}' <<<"$out")
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10} /Non-2xx/ {print $4}' <<<"$out" | awk '{s += $1} END {print s + 0}')
+  [[ -n $reqs && $reqs -gt 0 ]] || { log "  wrk failed against $2: $out"; record "$1" "$2" errors 1; return; }
+  cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+  record "$1" "$2" req_per_s "$rps"
+  record "$1" "$2" p99_ms "$p99"
+  record "$1" "$2" cpu_us_per_req "$cpu_us"
+  record "$1" "$2" errors "$errors"
+  log "  $1 $2: $rps req/s, p99 $p99 ms, $cpu_us us CPU/request, $errors errors"
+}
+
+case_http() {
+  local size path conns i server port
+  for size in 18 65536; do
+    if [[ $size == 18 ]]; then path=/tiny; else path=/body; fi
+    for conns in 10 100 1000; do
+      for i in $(seq 1 "$REPEAT"); do
+        for server in iocore nginx; do
+          port=$(free_port)
+          if [[ $server == iocore ]]; then start_iocore_http "$port" "$size"; else start_nginx_http "$port" "$size"; fi
+          bench_wrk "http_${size}B_c${conns}" "$server" "http://127.0.0.1:$port$path" "$conns"
+          stop_pid "$SERVER_PID"
+        done
+      done
+    done
+  done
+}
+
 case_proxy() {
-  local oport; oport=$(free_port); start_origin "$oport"
+  local oport conns i p port
+  oport=$(free_port); start_origin "$oport"
   for conns in 10 100 1000; do
     for i in $(seq 1 "$REPEAT"); do
       for p in $(proxies); do
-        local port; port=$(free_port); start_proxy_named "$p" "$port" "$oport"
-        bench_wrk "proxy_c${conns}" "$p" "http://127.0.0.1:$port/tiny" "$conns" "$SERVER_PID"
-        stop_server
+        port=$(free_port); start_proxy "$p" "$port" "$oport"
+        bench_wrk "proxy_c${conns}" "$p" "http://127.0.0.1:$port/tiny" "$conns"
+        stop_pid "$SERVER_PID"
       done
     done
   done
-  kill "$ORIGIN_PID"; wait "$ORIGIN_PID" 2>/dev/null || true
+  stop_pid "$ORIGIN_PID"
 }
 
 case_iperf() {
-  local iport; iport=$(free_port)
-  taskset -c "$ORIGIN_CPU" iperf3 -s -B 127.0.0.1 -p "$iport" >/dev/null 2>&1 &
-  PIDS+=($!); local ipid=$!; wait_port "$iport"
+  local iport ipid streams i p port before after json gbps bytes cpu
+  iport=$(free_port)
+  taskset -c "$LOAD_CPUS" iperf3 -s -B 127.0.0.1 -p "$iport" >/dev/null 2>&1 &
+  ipid=$!; PIDS+=("$ipid"); wait_port "$iport"
   for streams in 1 4; do
     for i in $(seq 1 "$REPEAT"); do
       for p in $(proxies); do
-        local port; port=$(free_port); start_proxy_named "$p" "$port" "$iport"
-        local gbps
-        gbps=$(taskset -c "$LOAD_CPUS" iperf3 -c 127.0.0.1 -p "$port" -P "$streams" -t "$DURATION" -J 2>/dev/null |
-               python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9, 2))' || echo 0)
-        record "iperf_P${streams}" "$p" gbit_s "$gbps"
-        log "  iperf -P$streams $p: $gbps Gbit/s"
-        stop_server
+        port=$(free_port); start_proxy "$p" "$port" "$iport"
+        before=$(tree_cpu_ticks "$SERVER_PID")
+        json=$(taskset -c "$LOAD_CPUS" iperf3 -c 127.0.0.1 -p "$port" -P "$streams" -t "$DURATION" -J 2>/dev/null) || true
+        after=$(tree_cpu_ticks "$SERVER_PID")
+        read -r gbps bytes < <(/usr/bin/python3 -c '
+import json, sys
+try:
+    s = json.loads(sys.stdin.read())["end"]["sum_received"]
+    print(round(s["bits_per_second"] / 1e9, 3), int(s["bytes"]))
+except Exception:
+    print(0, 0)' <<<"$json")
+        record "iperf_P$streams" "$p" gbit_per_s "$gbps"
+        if ((bytes > 0)); then
+          cpu=$(awk -v t=$((after - before)) -v hz="$HZ" -v b="$bytes" 'BEGIN {printf "%.3f", t / hz / (b / 2^30)}')
+          record "iperf_P$streams" "$p" cpu_s_per_gib "$cpu"
+        fi
+        log "  iperf -P$streams $p: $gbps Gbit/s, ${cpu:-?} s CPU/GiB"
+        stop_pid "$SERVER_PID"
       done
     done
   done
-  kill "$ipid"; wait "$ipid" 2>/dev/null || true
+  stop_pid "$ipid"
 }
 
-case_rss() {
-  local oport; oport=$(free_port); start_origin "$oport"
-  local idle_conns=${IDLE_CONNS:-2000}
+# hold_idle CASE SERVER PORT N [--request]: RSS of SERVER_PID before and with N idle connections
+hold_idle() {
+  local idle with line per
+  idle=$(tree_rss_kib "$SERVER_PID")
+  coproc HOLD { exec /usr/bin/python3 "$HERE/hold_conns.py" "$3" "$4" "${@:5}"; }
+  local hold_pid=$HOLD_PID
+  PIDS+=("$hold_pid")
+  if ! read -r -t 180 line <&"${HOLD[0]}"; then line="failed: no answer"; fi
+  if [[ $line == "ready $4" ]]; then
+    with=$(tree_rss_kib "$SERVER_PID")
+    per=$(awk -v a="$idle" -v b="$with" -v n="$4" 'BEGIN {printf "%.2f", (b - a) / n}')
+    record "$1" "$2" idle_rss_kib "$idle"
+    record "$1" "$2" rss_kib_with_conns "$with"
+    record "$1" "$2" kib_per_idle_conn "$per"
+    log "  $1 $2: idle $idle KiB, with $4 connections $with KiB: $per KiB each"
+  else
+    log "  $1 $2: $line"
+    record "$1" "$2" errors 1
+  fi
+  exec {HOLD[1]}>&-
+  stop_pid "$hold_pid"
+}
+
+case_rss_http() {
+  local i server port
   for i in $(seq 1 "$REPEAT"); do
-    for p in $(proxies); do
-      local port; port=$(free_port); start_proxy_named "$p" "$port" "$oport"
-      record rss_idle "$p" kib "$(tree_rss_kib "$SERVER_PID")"
-      python3 - "$port" "$idle_conns" <<'PY' &
-import socket, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-socks = []
-for _ in range(n):
-    socks.append(socket.create_connection(("127.0.0.1", port)))
-open("/dev/stdout", "w").write("")
-time.sleep(3)
-PY
-      local cpid=$!
-      sleep 2
-      record "rss_${idle_conns}_idle_conns" "$p" kib "$(tree_rss_kib "$SERVER_PID")"
-      log "  rss $p: idle $(grep "rss_idle	$p" "$RESULTS" | tail -1 | cut -f4) KiB, with $idle_conns conns $(tree_rss_kib "$SERVER_PID") KiB"
-      wait "$cpid" 2>/dev/null || true
-      stop_server
+    for server in iocore nginx; do
+      port=$(free_port)
+      if [[ $server == iocore ]]; then start_iocore_http "$port" 18; else start_nginx_http "$port" 18; fi
+      hold_idle rss_http "$server" "$port" "$HTTP_IDLE_CONNS" --request
+      stop_pid "$SERVER_PID"
     done
   done
-  kill "$ORIGIN_PID"; wait "$ORIGIN_PID" 2>/dev/null || true
 }
 
-report() {
-  python3 - "$RESULTS" <<'PY'
-import collections, statistics, sys
-rows = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    case, server, metric, value = line.rstrip("\n").split("\t")
-    rows[(case, metric, server)].append(float(value))
-cases = sorted({(c, m) for c, m, _ in rows})
-print(f"\n{'case':28} {'metric':16} {'server':14} {'median':>12}  {'vs iocore':>9}  runs")
-for case, metric in cases:
-    servers = sorted({s for c, m, s in rows if (c, m) == (case, metric)}, key=lambda s: (s != "iocore", s))
-    base = statistics.median(rows[(case, metric, "iocore")]) if (case, metric, "iocore") in rows else None
-    for s in servers:
-        vals = rows[(case, metric, s)]
-        med = statistics.median(vals)
-        ratio = f"{med / base:.2f}x" if base else "-"
-        print(f"{case:28} {metric:16} {s:14} {med:12.2f}  {ratio:>9}  {len(vals)}")
-PY
+case_rss_proxy() {
+  local oport i p port
+  oport=$(free_port); start_origin "$oport"
+  for i in $(seq 1 "$REPEAT"); do
+    for p in $(proxies); do
+      port=$(free_port); start_proxy "$p" "$port" "$oport"
+      hold_idle rss_proxy "$p" "$port" "$PROXY_IDLE_SESSIONS" --request
+      stop_pid "$SERVER_PID"
+    done
+  done
+  stop_pid "$ORIGIN_PID"
+}
+
+machine_line() {
+  local cpu
+  cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+  printf '%s; %s cores (%s); Linux %s; %s; %s; %s; %s; iocore %s (release preset); %s threads/workers per server; %s runs x %s s\n' \
+    "$(date -u +%Y-%m-%d)" "$NCPU" "$cpu" "$(uname -r)" "$("$NGINX" -v 2>&1 | sed 's/.*: //')" \
+    "$("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $1, $2, $3}')" "$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}')" \
+    "$(iperf3 -v 2>&1 | awk 'NR == 1 {print $1, $2}')" "$(git -C "$REPO" rev-parse --short HEAD)" "$THREADS" "$REPEAT" "$DURATION"
 }
 
 main() {
-  ulimit -n 65536 2>/dev/null || log "could not raise the fd limit; 1000-connection cases may fail"
   install_tools
   build_iocore
-  log "cpus: $NCPU; servers on $SERVER_CPUS (origin on $ORIGIN_CPU), load on $LOAD_CPUS; $REPEAT runs of ${DURATION}s each"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  log "cpus: $NCPU; servers on $SERVER_CPUS, load generators and origin on $LOAD_CPUS; open-file limit $(ulimit -n)"
   : >"$RESULTS"
+  local c
   for c in $CASES; do
+    declare -F "case_$c" >/dev/null || die "unknown case $c"
     log "== $c"
     "case_$c"
   done
-  report
-  log "raw results: $RESULTS"
+  machine_line >"$WORK/machine.txt"
+  /usr/bin/python3 "$HERE/report.py" "$RESULTS" "$WORK/machine.txt" | tee "$WORK/report.md"
+  log "raw results: $RESULTS; report: $WORK/report.md"
 }
 
 main "$@"
