@@ -92,16 +92,14 @@ wait_port() { # port: poll until something accepts (bounded: 10 s)
 
 # CPU ticks (utime + stime) and RSS of a process and its children (nginx/haproxy workers).
 tree_pids() { echo "$1"; pgrep -P "$1" || true; }
-tree_cpu_ticks() {
+# tree_sum PID FILE AWK: sum what AWK prints from /proc/P/FILE over the process and its children
+tree_sum() {
   local t=0 p
-  for p in $(tree_pids "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  for p in $(tree_pids "$1"); do t=$((t + $(awk "$3" "/proc/$p/$2" 2>/dev/null || echo 0))); done
   echo $t
 }
-tree_rss_kib() {
-  local t=0 p
-  for p in $(tree_pids "$1"); do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done
-  echo $t
-}
+tree_cpu_ticks() { tree_sum "$1" stat '{print $14 + $15}'; }
+tree_rss_kib() { tree_sum "$1" status '/^VmRSS:/ {print $2}'; }
 HZ=$(getconf CLK_TCK)
 
 # --- servers: each start_* sets SERVER_PID ----------------------------------------------------------
