@@ -112,9 +112,13 @@ NetHandler::wait_for_activity(ink_hrtime timeout)
     timeout = _prev_pass_only_missed ? std::min(timeout, kLockMissPollWait) : 0;
   }
   int n = poller->wait(timeout, _events);
-  // The loop's cached time is from before the wait: refresh it, or the call-backs below stamp
-  // keep-alive and timeout start times up to a whole wait in the past (timeouts would fire early).
-  EThread::get_hrtime_updated();
+  // After a blocking wait the loop's cached time is from before the sleep: refresh it, or the
+  // call-backs below stamp keep-alive and timeout start times up to a whole wait in the past
+  // (timeouts would fire early). A non-blocking poll leaves it as fresh as for any other handler,
+  // so the busy path skips the clock read.
+  if (timeout > 0) {
+    EThread::get_hrtime_updated();
+  }
   for (int i = 0; i < n; ++i) {
     dispatch(_events[i]);
   }
