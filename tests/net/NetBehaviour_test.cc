@@ -686,9 +686,27 @@ TEST(NetConnect, CancelledBeforeItStartsIsFreedQuietly)
     ASSERT_NE(a, ACTION_RESULT_DONE) << "from a non-net thread the connect is scheduled";
     a->cancel();
   }
-  // The start event was queued before this marker on the same thread: once every net thread has run
-  // the marker, the cancelled start has been processed.
-  eventProcessor.run_on_each_thread(ET_NET, [](EThread *) {});
+  // The start event may have missed the client's lock (held above) and been re-queued
+  // kLockRetryDelay later. A timer set on every net thread for after that retry fires after it
+  // (timers fire in time order), so once all have fired the cancelled start has been processed.
+  struct Marker : Continuation {
+    EventWaiter &fired;
+    explicit Marker(EventWaiter &w) : Continuation(new_ProxyMutex()), fired(w) { set_handler(&Marker::on_fire); }
+    int on_fire(int, void *)
+    {
+      fired.notify();
+      return EVENT_DONE;
+    }
+  };
+  EventWaiter fired;
+  std::vector<std::unique_ptr<Marker>> markers;
+  std::mutex markers_m;
+  eventProcessor.run_on_each_thread(ET_NET, [&](EThread *t) {
+    std::lock_guard<std::mutex> g(markers_m);
+    markers.push_back(std::make_unique<Marker>(fired));
+    t->schedule_in_local(markers.back().get(), 2 * kLockRetryDelay);
+  });
+  ASSERT_TRUE(fired.wait_for(eventProcessor.n_threads_for_type(ET_NET)));
   EXPECT_TRUE(client.event_list().empty());
   EXPECT_EQ(net_stats_snapshot().connections_currently_open, 0);
 }
