@@ -27,6 +27,7 @@ HTTP_IDLE_CONNS=${HTTP_IDLE_CONNS:-10000}
 PROXY_IDLE_SESSIONS=${PROXY_IDLE_SESSIONS:-9000}
 NCPU=$(nproc)
 WORK=$(mktemp -d /tmp/iocore-bench.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as nobody and must read the body file under it
 RESULTS=$WORK/results.tsv
 PIDS=()                          # every process this script started, ended by PID on exit
 
@@ -219,9 +220,21 @@ stop_pid() {
 
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; } # case server metric value
 
-# bench_wrk CASE SERVER URL CONNS: one wrk run against SERVER_PID
+# check_response URL SIZE: one GET must answer 200 with a SIZE-byte body, or the run measures an
+# error page (it once did: nginx answered 403 for a body file its workers could not read).
+check_response() {
+  /usr/bin/python3 - "$1" "$2" <<'PY' || die "$1 does not answer 200 with a $2-byte body"
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    body = r.read()
+    sys.exit(0 if r.status == 200 and len(body) == int(sys.argv[2]) else 1)
+PY
+}
+
+# bench_wrk CASE SERVER URL CONNS [SIZE]: one wrk run against SERVER_PID (the body size checked first)
 bench_wrk() {
   local before after out rps p99 reqs errors cpu_us
+  check_response "$3" "${5:-18}"
   before=$(tree_cpu_ticks "$SERVER_PID")
   out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$4" -d"${DURATION}s" --latency "$3" 2>&1) || true
   after=$(tree_cpu_ticks "$SERVER_PID")
@@ -229,7 +242,7 @@ bench_wrk() {
   reqs=$(awk '/ requests in / {print $1}' <<<"$out")
   p99=$(awk '$1 == "99%" {v = $2; m = 1; if (v ~ /us$/) m = 0.001; else if (v ~ /ms$/) m = 1; else if (v ~ /s$/) m = 1000;
                           sub(/[a-z]+$/, "", v); print v * m}' <<<"$out")
-  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10} /Non-2xx/ {print $4}' <<<"$out" | awk '{s += $1} END {print s + 0}')
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10} /Non-2xx/ {print $NF}' <<<"$out" | awk '{s += $1} END {print s + 0}')
   [[ -n $reqs && $reqs -gt 0 ]] || { log "  wrk failed against $2: $out"; record "$1" "$2" errors 1; return; }
   cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
   record "$1" "$2" req_per_s "$rps"
@@ -248,7 +261,7 @@ case_http() {
         for server in iocore nginx; do
           port=$(free_port)
           if [[ $server == iocore ]]; then start_iocore_http "$port" "$size"; else start_nginx_http "$port" "$size"; fi
-          bench_wrk "http_${size}B_c${conns}" "$server" "http://127.0.0.1:$port$path" "$conns"
+          bench_wrk "http_${size}B_c${conns}" "$server" "http://127.0.0.1:$port$path" "$conns" "$size"
           stop_pid "$SERVER_PID"
         done
       done
