@@ -1,7 +1,9 @@
 // HttpSession: one client connection of `iocore http`. Input is fed to HttpParser block by block;
-// each complete request appends a response to the output buffer. Output is bounded: parsing pauses
-// while kMaxPendingOutput bytes wait to be sent, and a large body is copied in as room frees, so a
-// pipelining client that does not read cannot make the server buffer without limit.
+// each complete request appends a whole response to the output buffer: the head, then the body,
+// copied when small and otherwise as references to the config's shared read-only blocks (no copy,
+// no allocation but the block headers). Output is bounded: parsing pauses while kMaxPendingOutput
+// bytes wait to be sent, so a pipelining client that does not read makes the server hold at most
+// that plus one response, and a response's body bytes are shared, not held per connection.
 #include "HttpResponder.h"
 
 #include "AccessLog.h"
@@ -60,9 +62,10 @@ namespace {
     void start()
     {
       apply_client_timeouts(_vc, _config.common);
-      _in         = new_bounded_MIOBuffer(kInputBufferBytes);
-      _in_reader  = _in->alloc_reader();
-      _out        = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
+      _in        = new_bounded_MIOBuffer(kInputBufferBytes);
+      _in_reader = _in->alloc_reader();
+      // Heads (and small bodies) are written here; shared body blocks are linked in between.
+      _out        = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
       _out_reader = _out->alloc_reader();
       _read_vio   = _vc->do_io_read(this, INT64_MAX, _in);
       _write_vio  = _vc->do_io_write(this, INT64_MAX, _out_reader);
@@ -128,10 +131,6 @@ namespace {
 
     void on_output_room()
     {
-      if (_phase == Phase::kLingering || _phase == Phase::kClosed) {
-        return;
-      }
-      fill_body();
       if (_phase == Phase::kServing) {
         serve();
       }
@@ -156,7 +155,7 @@ namespace {
     void serve()
     {
       bool consumed = false;
-      while (_phase == Phase::kServing && _body_left == 0 && _out_reader->read_avail() < kMaxPendingOutput) {
+      while (_phase == Phase::kServing && !_out_reader->is_read_avail_more_than(kMaxPendingOutput - 1)) {
         int64_t avail = _in_reader->block_read_avail();
         if (avail <= 0) {
           if (_in_reader->read_avail() <= 0) {
@@ -205,12 +204,15 @@ namespace {
       int n                  = std::snprintf(head, sizeof(head),
                                              "HTTP/1.1 200 OK\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
                                                               "Content-Length: %zu\r\n%s\r\n",
-                                             http_date(), _config.body.size(), connection);
+                                             http_date(), _config.body().size(), connection);
       _out->write(head, n);
       if (!req.is_head()) {
-        _body_offset = 0;
-        _body_left   = static_cast<int64_t>(_config.body.size());
-        fill_body();
+        const std::string &body = _config.body();
+        if (IOBufferBlock *shared = _config.shared_body()) {
+          _out->write(shared, static_cast<int64_t>(body.size()));
+        } else {
+          _out->write(body.data(), static_cast<int64_t>(body.size()));
+        }
       }
       if (!keep_alive) {
         begin_closing();
@@ -233,30 +235,6 @@ namespace {
       begin_closing();
     }
 
-    /// Copy the rest of the current body into the output as far as the bound allows.
-    void fill_body()
-    {
-      if (_phase == Phase::kClosed || _phase == Phase::kLingering) {
-        return;
-      }
-      while (_body_left > 0) {
-        int64_t room = kMaxPendingOutput - _out_reader->read_avail();
-        if (room <= 0) {
-          break;
-        }
-        int64_t n = std::min(room, _body_left);
-        _out->write(_config.body.data() + _body_offset, n);
-        _body_offset += n;
-        _body_left -= n;
-      }
-      if (_out_reader->read_avail() > 0) {
-        _write_vio->reenable();
-      }
-      if (_phase == Phase::kClosing && _body_left == 0) {
-        set_final_write_size();
-      }
-    }
-
     /// Stop taking requests; close once the output (including the rest of a body) is sent.
     void begin_closing()
     {
@@ -264,9 +242,7 @@ namespace {
         return;
       }
       _phase = Phase::kClosing;
-      if (_body_left == 0) {
-        set_final_write_size();
-      }
+      set_final_write_size();
     }
 
     void set_final_write_size()
@@ -306,7 +282,7 @@ namespace {
 
     void on_drain_start() override
     {
-      if (_phase == Phase::kServing && _parser.is_between_requests() && _in_reader->read_avail() == 0 && _body_left == 0 &&
+      if (_phase == Phase::kServing && _parser.is_between_requests() && _in_reader->read_avail() == 0 &&
           _out_reader->read_avail() == 0) {
         _drained = true;
         begin_closing(); // an idle keep-alive connection: close it now
@@ -361,14 +337,29 @@ namespace {
     bool _read_eos                 = false;
     bool _error_response           = false;
     bool _drained                  = false;
-    int64_t _body_offset           = 0;
-    int64_t _body_left             = 0;
     int64_t _requests              = 0;
     int64_t _bytes_out_at_shutdown = 0;
     ink_hrtime _start;
     std::string _client;
   };
 } // namespace
+
+void
+HttpResponderConfig::set_body(std::string body)
+{
+  _body = std::move(body);
+  _shared_body.clear();
+  if (_body.size() <= kCopyBodyMax) {
+    return;
+  }
+  // Lay the body out once; the blocks outlive this buffer through _shared_body and are never
+  // written again (a clone's window ends at its data's end).
+  MIOBuffer *buf    = new_MIOBuffer(buffer_size_to_index(static_cast<int64_t>(_body.size()), BUFFER_SIZE_INDEX_2M));
+  IOBufferReader *r = buf->alloc_reader();
+  buf->write(_body.data(), static_cast<int64_t>(_body.size()));
+  _shared_body = r->block;
+  free_MIOBuffer(buf);
+}
 
 void
 start_http_session(NetVConnection *vc, const HttpResponderConfig &config)

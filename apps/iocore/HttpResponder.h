@@ -11,9 +11,25 @@
 
 namespace iocore_cli {
 /// What every session of one responder shares (read-only once serving starts).
-struct HttpResponderConfig {
-  std::string body;
+class HttpResponderConfig
+{
+public:
   CommonOptions common;
+
+  /// Set the body every 200 answers with. A body larger than kCopyBodyMax is also laid out once in
+  /// read-only blocks that each response references instead of copying (refcounts are atomic, so
+  /// sessions on every thread share them).
+  void set_body(std::string body);
+  const std::string &body() const { return _body; }
+  /// The body's shared blocks, or null when the body is small enough to copy into each response.
+  iocore::IOBufferBlock *shared_body() const { return _shared_body.get(); }
+
+  /// Bodies up to this size are copied into the response; a block reference costs about as much.
+  static constexpr size_t kCopyBodyMax = 2048;
+
+private:
+  std::string _body;
+  iocore::Ptr<iocore::IOBufferBlock> _shared_body;
 };
 
 /// Start an http session on a freshly accepted connection (called on its thread, holding its mutex).

@@ -55,7 +55,7 @@ namespace {
       add_listener(s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); });
       break;
     case Mode::kHttp:
-      s.http.body   = o.http.body;
+      s.http.set_body(o.http.body);
       s.http.common = o.common;
       s.stats_modes = kStatsHttp;
       add_listener(s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
@@ -69,7 +69,7 @@ namespace {
       auto origin                   = iocore::IpEndpoint::loopback(AF_INET, kDemoOriginPort);
       proxy_options.proxy.upstreams = {origin};
       s.proxy.configure(proxy_options);
-      s.http.body   = o.http.body;
+      s.http.set_body(o.http.body);
       s.http.common = o.common;
       s.stats_modes = kStatsProxy | kStatsHttp;
       add_listener(s, "http", origin, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });

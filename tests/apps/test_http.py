@@ -123,13 +123,30 @@ def test_oversized_head_gets_431_and_close(http_server):
 
 
 def test_large_body_streams(start_iocore):
+    # 3 MiB spans two of the shared body blocks; GET, HEAD, GET pipelined, then a closing GET.
     p = start_iocore("http", "--listen", "127.0.0.1:0", "--body-size", "3M", "--threads", "1")
+    expected = b"x" * ((3 << 20) - 1) + b"\n"
     s = http_connect(p.addr())
-    s.sendall(req() + req())
-    for _ in range(2):
-        status, headers, body = read_http_response(s, timeout=20)
-        assert status == 200 and len(body) == 3 << 20
+    s.sendall(req() + req(method="HEAD") + req() + req(extra="Connection: close\r\n"))
+    for i, head in enumerate([False, True, False, False]):
+        status, headers, body = read_http_response(s, timeout=20, head_request=head)
+        assert status == 200 and headers["content-length"] == str(len(expected)), i
+        assert body == (b"" if head else expected), i
+    assert recv_until_eof(s) == b""
     s.close()
+
+
+def test_body_just_over_the_copy_limit_is_served_intact(start_iocore):
+    # Bodies above 2 KiB are referenced from shared blocks, smaller ones copied: both sides of the line.
+    for size in (2048, 2049, 65536):
+        p = start_iocore("http", "--listen", "127.0.0.1:0", "--body-size", str(size), "--threads", "1")
+        s = http_connect(p.addr())
+        s.sendall(req() * 3)
+        for _ in range(3):
+            status, _, body = read_http_response(s)
+            assert (status, body) == (200, b"x" * (size - 1) + b"\n"), size
+        s.close()
+        assert p.terminate() == 0
 
 
 def test_metrics_count_requests_and_responses(http_server):
