@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 using namespace iocore;
@@ -32,9 +33,13 @@ public:
       received += reader->read_avail();
       reader->consume(reader->read_avail());
       read_vio->reenable();
+      if (on_read_ready) {
+        on_read_ready();
+      }
     }
     return EVENT_DONE;
   }
+  std::function<void()> on_read_ready;
   std::vector<int> events;
   MIOBuffer *buf         = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
   IOBufferReader *reader = buf->alloc_reader();
@@ -92,6 +97,25 @@ TEST_F(DrivenNet, DataIsReadOnlyAfterAReadinessEdge)
   run();
   EXPECT_EQ(rec.received, 5);
   EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY}));
+}
+
+TEST_F(DrivenNet, APassStopsTakingRoundsAfterItsTimeBudgetAndTheNextPassGoesOn)
+{
+  // A connection that always has more to read must not hold the thread: each read takes 0.3 ms
+  // of (manual) time, so the 1 ms pass budget allows four rounds; later passes continue without a
+  // new readiness edge (the VC stays triggered) until EAGAIN.
+  run();
+  std::vector<char> data(16 * 4096, 'd');
+  ASSERT_EQ(::write(fds[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  rec.on_read_ready = [this] { clock.advance(HRTIME_USECONDS(300)); };
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_EQ(rec.events.size(), 4u);
+  EXPECT_LT(rec.received, static_cast<int64_t>(data.size()));
+  for (int pass = 0; pass < 20 && rec.received < static_cast<int64_t>(data.size()); ++pass) {
+    run();
+  }
+  EXPECT_EQ(rec.received, static_cast<int64_t>(data.size()));
 }
 
 TEST_F(DrivenNet, PeerCloseIsEosAfterTheData)
