@@ -14,6 +14,7 @@ new_bounded_MIOBuffer(int64_t bytes)
   }
   iocore::MIOBuffer *buf = iocore::new_MIOBuffer(idx);
   buf->set_water_mark(std::max<int64_t>(0, bytes - iocore::index_to_buffer_size(idx)));
+  buf->release_when_drained = true;
   return buf;
 }
 } // namespace iocore_cli

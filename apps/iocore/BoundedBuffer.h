@@ -9,6 +9,7 @@
 namespace iocore_cli {
 /// A buffer whose writer stops being offered room (write_avail() == 0, which stops a read VIO)
 /// once about `bytes` are buffered: blocks of the largest size index not above `bytes`, and a
-/// water mark of the remainder.
+/// water mark of the remainder. Its blocks are dropped whenever it is drained and the connection
+/// is at rest (MIOBuffer::release_when_drained), so idle connections hold no buffer memory.
 iocore::MIOBuffer *new_bounded_MIOBuffer(int64_t bytes);
 } // namespace iocore_cli

@@ -468,6 +468,9 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       h.read_ready_list.remove(this);
       if (is_would_block(last)) {
         net_count(net_counters().calls_to_read_nodata);
+        if (writer->release_when_drained) {
+          writer->release_blocks_if_drained(); // at rest: hold no buffer memory until data comes
+        }
         return;
       }
       if (last == 0) {
@@ -625,6 +628,9 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     reschedule(read);
   }
   if (buf.reader() == nullptr || !buf.reader()->is_read_avail_more_than(0)) {
+    if (buf.reader() != nullptr && buf.writer()->release_when_drained) {
+      buf.writer()->release_blocks_if_drained();
+    }
     disable(s); // drained: the SM reenables after adding data
     return;
   }

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 #include <vector>
 
 using namespace iocore;
@@ -116,6 +117,64 @@ TEST_F(DrivenNet, APassStopsTakingRoundsAfterItsTimeBudgetAndTheNextPassGoesOn)
     run();
   }
   EXPECT_EQ(rec.received, static_cast<int64_t>(data.size()));
+}
+
+TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockAfterAReadFindsNothing)
+{
+  rec.buf->release_when_drained = true;
+  run();
+  ASSERT_EQ(::write(fds[1], "ping", 4), 4);
+  poller->make_ready(fds[0], kReadable);
+  run(); // read "ping" (consumed in READ_READY), read again: EAGAIN -> blocks dropped
+  EXPECT_EQ(rec.received, 4);
+  EXPECT_EQ(rec.buf->_writer.get(), nullptr);
+  ASSERT_EQ(::write(fds[1], "pong!", 5), 5);
+  poller->make_ready(fds[0], kReadable);
+  run(); // the read path allocates a block again
+  EXPECT_EQ(rec.received, 9);
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_READ_READY}));
+}
+
+TEST_F(DrivenNet, UnreadDataKeepsTheBlocksAndDefaultBuffersKeepThemAlways)
+{
+  run();
+  ASSERT_EQ(::write(fds[1], "ping", 4), 4);
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_NE(rec.buf->_writer.get(), nullptr) << "off by default, as in ATS";
+  rec.buf->release_when_drained = true;
+  IOBufferReader *slow          = rec.buf->alloc_reader(); // a second reader that never reads
+  slow->consume(slow->read_avail());                       // it starts at the block's start: skip "ping"
+  ASSERT_EQ(::write(fds[1], "data", 4), 4);
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_EQ(rec.received, 8);
+  EXPECT_EQ(slow->read_avail(), 4);
+  EXPECT_NE(rec.buf->_writer.get(), nullptr) << "a reader still has unread bytes";
+  rec.buf->dealloc_reader(slow);
+}
+
+TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockOnceItsLastByteIsSent)
+{
+  MIOBuffer *out            = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+  out->release_when_drained = true;
+  IOBufferReader *reader    = out->alloc_reader();
+  out->write("reply", 5);
+  {
+    MutexLock lock(rec.mutex, &thread);
+    vc->do_io_write(&rec, INT64_MAX, reader);
+  }
+  poller->make_ready(fds[0], kWritable);
+  run();
+  char got[8] = {};
+  EXPECT_EQ(::read(fds[1], got, sizeof(got)), 5);
+  EXPECT_EQ(std::string(got, 5), "reply");
+  EXPECT_EQ(out->_writer.get(), nullptr);
+  {
+    MutexLock lock(rec.mutex, &thread);
+    vc->do_io_write(nullptr, 0, nullptr);
+  }
+  free_MIOBuffer(out);
 }
 
 TEST_F(DrivenNet, PeerCloseIsEosAfterTheData)

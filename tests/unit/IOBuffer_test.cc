@@ -802,3 +802,56 @@ TEST(MIOBufferAccessor, FreeingTheBufferClearsItsAccessors)
   EXPECT_EQ(a.reader(), nullptr);
   EXPECT_EQ(a.writer(), nullptr);
 }
+
+TEST(MIOBuffer, ReleaseBlocksIfDrainedDropsTheChainOnlyWhenEveryReaderIsDrained)
+{
+  Buffer b(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *r1 = b->alloc_reader();
+  IOBufferReader *r2 = b->alloc_reader();
+  b->write("hello", 5);
+  r1->consume(5);
+  EXPECT_FALSE(b->release_blocks_if_drained()) << "r2 has not read yet";
+  EXPECT_NE(b->_writer.get(), nullptr);
+  r2->size_limit = 0; // a limit hides the bytes from read_avail() but they are still unread
+  EXPECT_FALSE(b->release_blocks_if_drained());
+  r2->size_limit = INT64_MAX;
+  r2->consume(5);
+  EXPECT_TRUE(b->release_blocks_if_drained());
+  EXPECT_EQ(b->_writer.get(), nullptr);
+  EXPECT_EQ(r1->block.get(), nullptr);
+  EXPECT_EQ(r2->block.get(), nullptr);
+  EXPECT_FALSE(b->release_blocks_if_drained()) << "nothing left to drop";
+}
+
+TEST(MIOBuffer, ReadersOfAReleasedBufferSeeTheNextDataWritten)
+{
+  Buffer b(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *r1 = b->alloc_reader();
+  IOBufferReader *r2 = b->alloc_reader();
+  b->write("old", 3);
+  r1->consume(3);
+  r2->consume(3);
+  ASSERT_TRUE(b->release_blocks_if_drained());
+  EXPECT_EQ(r1->read_avail(), 0);
+  EXPECT_EQ(b->write("new!", 4), 4);
+  char out[8] = {};
+  EXPECT_EQ(r1->read(out, sizeof(out)), 4);
+  EXPECT_EQ(std::string(out, 4), "new!");
+  EXPECT_EQ(r2->read_avail(), 4);
+  EXPECT_GT(b->write_avail(), 0);
+}
+
+TEST(MIOBuffer, ReleasingDropsOnlyThisBuffersHoldOnSharedBlocks)
+{
+  Buffer src(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *sr = src->alloc_reader();
+  src->write("shared", 6);
+  Buffer dst(new_empty_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *dr = dst->alloc_reader();
+  dst->write(sr);
+  dr->consume(6);
+  ASSERT_TRUE(dst->release_blocks_if_drained());
+  char out[8] = {};
+  EXPECT_EQ(sr->read(out, sizeof(out)), 6) << "the source still owns its data";
+  EXPECT_EQ(std::string(out, 6), "shared");
+}

@@ -232,6 +232,15 @@ public:
   void set_water_mark(int64_t w) { water_mark = w; }
   int64_t block_size() const { return index_to_buffer_size(size_index); }
 
+  /// Drop every block when no reader has unread data; readers keep their slots and start at the
+  /// next block written. The buffer then holds no memory until a write (or a net read) adds a block.
+  /// Returns whether blocks were dropped. (Not in ATS.)
+  bool release_blocks_if_drained();
+  /// When set, a net read that finds nothing to read (EAGAIN) and a net write that sends the last
+  /// buffered byte call release_blocks_if_drained() on this buffer, so a connection at rest holds no
+  /// buffer memory; its next read or write allocates a block again. Off by default (ATS keeps them).
+  bool release_when_drained = false;
+
   int64_t water_mark = 0;
   int64_t size_index;
   Ptr<IOBufferBlock> _writer;
