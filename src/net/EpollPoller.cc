@@ -40,6 +40,9 @@ namespace {
     if (ev & EPOLLHUP) {
       r |= kHangup;
     }
+    if (ev & EPOLLRDHUP) {
+      r |= kReadHangup;
+    }
     return r;
   }
 

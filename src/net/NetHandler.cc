@@ -164,7 +164,10 @@ NetHandler::dispatch(const PollEvent &ev)
       vc->socket_error = err;
     }
   }
-  if (ev.ready & (kReadable | kError | kHangup)) {
+  if (ev.ready & (kReadHangup | kError | kHangup)) {
+    vc->peer_shutdown_seen = true;
+  }
+  if (ev.ready & (kReadable | kError | kHangup | kReadHangup)) {
     vc->read.triggered = true;
     read_ready_list.in_or_enqueue(vc);
   }

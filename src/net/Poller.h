@@ -16,7 +16,9 @@ enum Readiness : uint32_t {
   kReadable = 1,
   kWritable = 2,
   kError    = 4, ///< EPOLLERR
-  kHangup   = 8, ///< EPOLLHUP / EPOLLRDHUP
+  kHangup   = 8, ///< EPOLLHUP
+  /// EPOLLRDHUP: the peer shut down its sending side (reported, never asked for: kReadable implies it).
+  kReadHangup = 16,
 };
 
 /// Opaque to the poller: the NetHandler stores a pointer to its EventIO record.

@@ -481,6 +481,14 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       return;
     }
     net_count(net_counters().read_bytes, total_read);
+    if (last < attempted && !peer_shutdown_seen) {
+      // A short read took everything the socket had, so the read that would follow can only say
+      // EAGAIN: skip it and wait for the next edge (data that arrives from now on raises one).
+      // Not in ATS, which reads until EAGAIN; as nginx with EPOLLRDHUP. Once the peer's FIN,
+      // a hang-up or an error was reported, keep reading until EAGAIN or the 0 that is EOS.
+      s.triggered = false;
+      h.read_ready_list.remove(this);
+    }
     writer->fill(total_read);
     s.vio.ndone += total_read;
     net_activity();
@@ -497,8 +505,12 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       return;
     }
   }
-  writer = s.vio.buffer.writer();
-  if (s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0) {
+  writer    = s.vio.buffer.writer();
+  bool stop = s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0;
+  if (!s.triggered && writer != nullptr && writer->release_when_drained) {
+    writer->release_blocks_if_drained(); // the socket is drained (short read): at rest until the next edge
+  }
+  if (stop) {
     // Full buffer or nothing wanted: stop without an event; the SM reenables after consuming.
     disable(s);
     return;

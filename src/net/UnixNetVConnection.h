@@ -146,7 +146,10 @@ public:
   EventIO ep;
   /// SO_ERROR captured on EPOLLERR, reported as VC_EVENT_ERROR on the next IO of either direction.
   int socket_error = 0;
-  NetHandler *nh   = nullptr;
+  /// The poller reported the peer's FIN, a hang-up or an error: a short read no longer proves the
+  /// socket drained (the 0-byte read that reports EOS is still to come). Owner only.
+  bool peer_shutdown_seen = false;
+  NetHandler *nh          = nullptr;
   /// The accept or connect continuation to call back.
   Action action_;
   bool is_outbound           = false;

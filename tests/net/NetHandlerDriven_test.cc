@@ -2,6 +2,7 @@
 // readiness and time are driven by the test, so the edge-triggered rules and timeout deadlines are
 // checked exactly, without sleeping. The socket is a real socketpair.
 #include "net/NetHandler.h"
+#include "net/NetStats.h"
 #include "net/UnixNetVConnection.h"
 #include "support/FakePoller.h"
 #include "support/ManualClock.h"
@@ -177,12 +178,42 @@ TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockOnceItsLastByteIsSe
   free_MIOBuffer(out);
 }
 
+TEST_F(DrivenNet, AShortReadWaitsForTheNextEdgeInsteadOfReadingAgain)
+{
+  run();
+  int64_t nodata_before = net_counters().calls_to_read_nodata.load();
+  int64_t reads_before  = net_counters().calls_to_read.load();
+  ASSERT_EQ(::write(fds[1], "abc", 3), 3);
+  poller->make_ready(fds[0], kReadable);
+  run();
+  run();
+  EXPECT_EQ(rec.received, 3);
+  EXPECT_EQ(net_counters().calls_to_read.load() - reads_before, 1) << "3 bytes into 4 KiB of room: drained";
+  EXPECT_EQ(net_counters().calls_to_read_nodata.load(), nodata_before);
+  ASSERT_EQ(::write(fds[1], "de", 2), 2);
+  poller->make_ready(fds[0], kReadable); // the next edge
+  run();
+  EXPECT_EQ(rec.received, 5);
+}
+
+TEST_F(DrivenNet, AfterAReadHangupAShortReadIsFollowedByTheReadThatSeesEos)
+{
+  run();
+  ASSERT_EQ(::write(fds[1], "last", 4), 4);
+  ::shutdown(fds[1], SHUT_WR);
+  poller->make_ready(fds[0], kReadable | kReadHangup);
+  run(); // no further edge will come: EOS must be found in this pass or the next, unasked
+  run();
+  EXPECT_EQ(rec.received, 4);
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_EOS}));
+}
+
 TEST_F(DrivenNet, PeerCloseIsEosAfterTheData)
 {
   run();
   ASSERT_EQ(::write(fds[1], "bye", 3), 3);
   ::shutdown(fds[1], SHUT_WR);
-  poller->make_ready(fds[0], kReadable);
+  poller->make_ready(fds[0], kReadable | kReadHangup); // what epoll reports (PollerContract)
   run();
   EXPECT_EQ(rec.received, 3);
   EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_EOS}));

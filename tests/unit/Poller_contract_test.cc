@@ -24,6 +24,12 @@ struct EpollProvider {
     (void)fd;
     ASSERT_EQ(::write(peer, "x", 1), 1);
   }
+  /// The peer shuts down its sending side.
+  void make_peer_shutdown(int fd, int peer)
+  {
+    (void)fd;
+    ASSERT_EQ(::shutdown(peer, SHUT_WR), 0);
+  }
 };
 
 struct FakeProvider {
@@ -33,6 +39,11 @@ struct FakeProvider {
   {
     (void)peer;
     poller.make_ready(fd, kReadable);
+  }
+  void make_peer_shutdown(int fd, int peer)
+  {
+    (void)peer;
+    poller.make_ready(fd, kReadable | kReadHangup);
   }
 };
 
@@ -77,6 +88,18 @@ TYPED_TEST(PollerContract, ReadinessIsReportedOnceWithTheToken)
   EXPECT_EQ(out[0].token, &this->token);
   EXPECT_TRUE(out[0].ready & kReadable);
   EXPECT_EQ(this->poll_now(out), 0) << "edge-triggered: no second report without a new edge";
+}
+
+TYPED_TEST(PollerContract, PeerShutdownIsReportedAsReadableWithReadHangup)
+{
+  Poller &p = this->provider.get();
+  ASSERT_EQ(p.add(this->fds[0], kReadable, &this->token), 0);
+  std::array<PollEvent, 8> out{};
+  (void)this->poll_now(out);
+  this->provider.make_peer_shutdown(this->fds[0], this->fds[1]);
+  ASSERT_EQ(this->poll_now(out), 1);
+  EXPECT_TRUE(out[0].ready & kReadable);
+  EXPECT_TRUE(out[0].ready & kReadHangup);
 }
 
 TYPED_TEST(PollerContract, RemovedDescriptorIsNotReported)
