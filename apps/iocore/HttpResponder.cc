@@ -65,7 +65,7 @@ namespace {
       _in        = new_bounded_MIOBuffer(kInputBufferBytes);
       _in_reader = _in->alloc_reader();
       // Heads (and small bodies) are written here; shared body blocks are linked in between.
-      _out                       = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+      _out                       = new_MIOBuffer(BUFFER_SIZE_INDEX_512);
       _out_reader                = _out->alloc_reader();
       _out->release_when_drained = true; // as the bounded input: nothing held at rest
       _read_vio                  = _vc->do_io_read(this, INT64_MAX, _in);

@@ -20,8 +20,8 @@ namespace {
   }
 
   // The one place buffer memory comes from (ATS: ioBufAllocator[index]), and free_buffer_memory() the
-  // one place it goes back: aligned operator new per block, aligned to the block size up to a page
-  // so that blocks of the big classes are page aligned for the kernel's copies, behind a small
+  // one place it goes back: operator new per block (page aligned from 4 KiB up, for the kernel's
+  // copies), behind a small
   // per-thread free list per size class. Connections that drop their blocks at rest
   // (MIOBuffer::release_when_drained) allocate and free a block per request; the list makes that a
   // pop and a push instead of an aligned allocation (glibc's memalign path) and its page faults.
@@ -34,9 +34,12 @@ namespace {
   /// Per thread and size class, the list holds at most this many bytes (and at least two blocks).
   constexpr int64_t kBufferCacheBytesPerClass = int64_t{512} * 1024;
 
+  // Blocks of a page or more are page aligned; smaller ones keep operator new's own alignment, so
+  // they come from the allocator's fast per-thread bins rather than its memalign path.
   std::align_val_t buffer_alignment(int64_t size_index)
   {
-    return std::align_val_t{static_cast<std::size_t>(std::min<int64_t>(index_to_buffer_size(size_index), 4096))};
+    int64_t size = index_to_buffer_size(size_index);
+    return std::align_val_t{size >= 4096 ? std::size_t{4096} : std::size_t{__STDCPP_DEFAULT_NEW_ALIGNMENT__}};
   }
 
   struct BufferCache {
@@ -413,6 +416,36 @@ MIOBuffer::release_blocks_if_drained()
     }
   }
   _writer.clear();
+  return true;
+}
+
+bool
+MIOBuffer::shrink_sparse_block()
+{
+  IOBufferBlock *b = _writer.get();
+  if (b == nullptr || b->next || !b->data || b->start() != b->buf() || b->data->refcount() != 1) {
+    return false;
+  }
+  int64_t n   = b->read_avail();
+  int64_t idx = buffer_size_to_index(std::max<int64_t>(n, 1));
+  if (n <= 0 || n * 4 > b->block_size() || idx >= b->data->size_index) {
+    return false;
+  }
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this && r.block && r.block.get() != b) {
+      return false; // a reader still on an earlier (drained) block: leave the chain alone
+    }
+  }
+  Ptr<IOBufferBlock> small(new IOBufferBlock);
+  small->alloc(idx);
+  std::memcpy(small->end(), b->start(), static_cast<std::size_t>(n));
+  small->fill(n);
+  for (IOBufferReader &r : readers) {
+    if (r.mbuf == this && r.block.get() == b) {
+      r.block = small; // same offset: the bytes are at the same distance from the block's start
+    }
+  }
+  _writer = std::move(small);
   return true;
 }
 

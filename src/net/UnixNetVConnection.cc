@@ -424,7 +424,8 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     return;
   }
   // write_avail() may add a block; it is 0 while unread data is above the water mark (backpressure).
-  int64_t toread = std::min(writer->write_avail(), ntodo);
+  bool had_no_block = !writer->_writer;
+  int64_t toread    = std::min(writer->write_avail(), ntodo);
   if (toread > 0) {
     int64_t total_read = 0;
     int64_t last       = 0;
@@ -490,6 +491,9 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       h.read_ready_list.remove(this);
     }
     writer->fill(total_read);
+    if (had_no_block && writer->release_when_drained) {
+      writer->shrink_sparse_block(); // a small message: keep it in a small block, reuse the big one
+    }
     s.vio.ndone += total_read;
     net_activity();
     if (s.vio.ntodo() <= 0) {

@@ -136,6 +136,24 @@ TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockAfterAReadFindsNoth
   EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_READ_READY, VC_EVENT_READ_READY}));
 }
 
+TEST_F(DrivenNet, ASmallReadIntoAReleasedBufferIsKeptInASmallBlock)
+{
+  rec.buf->release_when_drained = true;
+  run(); // nothing to read: the buffer lets its block go
+  ASSERT_EQ(rec.buf->_writer.get(), nullptr);
+  IOBufferReader *slow = rec.buf->alloc_reader(); // keeps the bytes unread after READ_READY
+  ASSERT_EQ(::write(fds[1], "ping", 4), 4);
+  poller->make_ready(fds[0], kReadable);
+  run();
+  EXPECT_EQ(rec.received, 4);
+  ASSERT_NE(rec.buf->_writer.get(), nullptr);
+  EXPECT_EQ(rec.buf->_writer->block_size(), 128) << "4 bytes do not hold on to a 4 KiB block";
+  char got[8] = {};
+  EXPECT_EQ(slow->read(got, sizeof(got)), 4);
+  EXPECT_EQ(std::string(got, 4), "ping");
+  rec.buf->dealloc_reader(slow);
+}
+
 TEST_F(DrivenNet, UnreadDataKeepsTheBlocksAndDefaultBuffersKeepThemAlways)
 {
   run();

@@ -101,11 +101,11 @@ TEST(IOBufferBlock, AllocGivesAnEmptyBlockOfTheSizeClass)
   EXPECT_EQ(b->write_avail(), 1024);
 }
 
-TEST(IOBufferBlock, BufferMemoryIsAlignedToTheBlockSizeUpToAPage)
+TEST(IOBufferBlock, BufferMemoryOfAPageOrMoreIsPageAlignedSmallerKeepsNewsAlignment)
 {
   for (int64_t i = 0; i <= BUFFER_SIZE_INDEX_64K; ++i) {
     Ptr<IOBufferBlock> b = new_block(i);
-    auto align           = static_cast<uintptr_t>(std::min<int64_t>(index_to_buffer_size(i), 4096));
+    auto align           = static_cast<uintptr_t>(index_to_buffer_size(i) >= 4096 ? 4096 : __STDCPP_DEFAULT_NEW_ALIGNMENT__);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(b->buf()) % align, 0u) << "index " << i;
   }
 }
@@ -854,4 +854,39 @@ TEST(MIOBuffer, ReleasingDropsOnlyThisBuffersHoldOnSharedBlocks)
   char out[8] = {};
   EXPECT_EQ(sr->read(out, sizeof(out)), 6) << "the source still owns its data";
   EXPECT_EQ(std::string(out, 6), "shared");
+}
+
+TEST(MIOBuffer, ShrinkSparseBlockMovesASmallMessageIntoASmallBlock)
+{
+  Buffer b(new_MIOBuffer(BUFFER_SIZE_INDEX_32K));
+  IOBufferReader *r1 = b->alloc_reader();
+  IOBufferReader *r2 = b->alloc_reader();
+  b->write("GET / HTTP/1.1\r\n\r\n", 18);
+  r2->consume(4);
+  ASSERT_TRUE(b->shrink_sparse_block());
+  EXPECT_EQ(b->_writer->block_size(), 128);
+  EXPECT_EQ(read_all(r1), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(read_all(r2), "/ HTTP/1.1\r\n\r\n");
+  b->write("more", 4); // the next write goes on in the small block, then into a new big one
+  EXPECT_EQ(r1->read_avail(), 4);
+}
+
+TEST(MIOBuffer, ShrinkSparseBlockLeavesFullSharedOrOffsetBlocksAlone)
+{
+  Buffer full(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  full->alloc_reader();
+  std::string quarter_plus(1025, 'q');
+  full->write(quarter_plus.data(), static_cast<int64_t>(quarter_plus.size()));
+  EXPECT_FALSE(full->shrink_sparse_block()) << "more than a quarter of the block";
+
+  Buffer shared(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *sr = shared->alloc_reader();
+  shared->write("abc", 3);
+  Buffer other(new_empty_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  other->alloc_reader();
+  other->write(sr);
+  EXPECT_FALSE(shared->shrink_sparse_block()) << "its data is shared with another buffer";
+
+  Buffer empty(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  EXPECT_FALSE(empty->shrink_sparse_block()) << "nothing to move";
 }

@@ -236,9 +236,15 @@ public:
   /// next block written. The buffer then holds no memory until a write (or a net read) adds a block.
   /// Returns whether blocks were dropped. (Not in ATS.)
   bool release_blocks_if_drained();
+  /// When the buffer is a single block whose data starts at the block's start and fills at most a
+  /// quarter of it, move the data into the smallest size class that holds it and drop the big block
+  /// (readers stay on the same bytes). Returns whether it moved. (Not in ATS.)
+  bool shrink_sparse_block();
   /// When set, a net read that finds nothing to read (EAGAIN) and a net write that sends the last
   /// buffered byte call release_blocks_if_drained() on this buffer, so a connection at rest holds no
-  /// buffer memory; its next read or write allocates a block again. Off by default (ATS keeps them).
+  /// buffer memory; its next read or write allocates a block again. A net read into such a buffer
+  /// that had no block also calls shrink_sparse_block(), so a small message does not hold a
+  /// buffer-sized block while it waits to be consumed. Off by default (ATS keeps the blocks).
   bool release_when_drained = false;
 
   int64_t water_mark = 0;
