@@ -66,11 +66,15 @@ SessionRegistry::remove(Session *s)
 {
   std::lock_guard<std::mutex> guard(_mutex);
   _sessions.erase(s);
-  s->_finished = true;
-  if (_sessions.empty()) {
+  s->_finished   = true;
+  bool deletable = s->_registry_events_in_flight == 0;
+  if (!deletable) {
+    ++_awaiting_events; // deleted when the last event arrives (event_arrived)
+  }
+  if (_sessions.empty() && _awaiting_events == 0) {
     _empty.notify_all();
   }
-  return s->_registry_events_in_flight == 0;
+  return deletable;
 }
 
 void
@@ -80,6 +84,9 @@ SessionRegistry::event_arrived(Session *s, bool &finished, bool &deletable)
   --s->_registry_events_in_flight;
   finished  = s->_finished;
   deletable = s->_registry_events_in_flight == 0;
+  if (finished && deletable && --_awaiting_events == 0 && _sessions.empty()) {
+    _empty.notify_all(); // the caller deletes s before its thread can be stopped (threads are joined)
+  }
 }
 
 void
@@ -113,7 +120,7 @@ bool
 SessionRegistry::wait_until_empty(std::chrono::steady_clock::time_point deadline)
 {
   std::unique_lock<std::mutex> lock(_mutex);
-  return _empty.wait_until(lock, deadline, [this] { return _sessions.empty(); });
+  return _empty.wait_until(lock, deadline, [this] { return _sessions.empty() && _awaiting_events == 0; });
 }
 
 size_t

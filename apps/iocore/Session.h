@@ -57,7 +57,9 @@ public:
   void start_drain();
   /// Send kEventForceClose to every live session.
   void force_close_all();
-  /// Wait until no session is live or the deadline passes; true if none is live.
+  /// Wait until no session is live and every finished one has been deleted (a finished session
+  /// waits for the registry events still on their way to it: shutting the threads down earlier
+  /// would drop those events and leak it), or the deadline passes; true if none is left.
   bool wait_until_empty(std::chrono::steady_clock::time_point deadline);
   size_t size() const;
 
@@ -73,6 +75,8 @@ private:
   mutable std::mutex _mutex;
   std::condition_variable _empty;
   std::unordered_set<Session *> _sessions;
+  /// Finished sessions not deleted yet: registry events are still on their way to them.
+  size_t _awaiting_events = 0;
   std::atomic<bool> _draining{false};
 };
 } // namespace iocore_cli

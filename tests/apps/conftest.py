@@ -5,6 +5,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -115,6 +116,8 @@ class Iocore:
             raise AssertionError(f"iocore did not exit within {timeout}s of signal {sig}")
         self._stdout_thread.join(2)
         self._stderr_thread.join(2)
+        if self.proc.returncode != 0:  # shown by pytest with the failure (e.g. a sanitizer report)
+            print(f"iocore exited with {self.proc.returncode}; its stderr:\n{self.stderr()}", file=sys.stderr)
         return self.proc.returncode
 
     def kill(self):

@@ -2,6 +2,7 @@
 built-in http responder, `iocore echo`, scripted peers): bulk data both ways with a small buffer,
 half-closes, upstream failures and failover, bounded memory with a client that never reads,
 --max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics."""
+import errno
 import hashlib
 import os
 import random
@@ -250,7 +251,9 @@ def test_retries_zero_does_not_fail_over(start_iocore, origin):
                 s.sendall(b"x")
                 s.shutdown(socket.SHUT_WR)
                 outcomes.append(recv_until_eof(s, timeout=5))
-            except ConnectionResetError:
+            except OSError as e:  # closed by the proxy before or while we wrote: reset, or already gone
+                if e.errno not in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
+                    raise
                 outcomes.append(b"")
     assert sorted(outcomes) == [b"", b"x"]
 
@@ -289,7 +292,8 @@ def test_client_that_never_reads_keeps_proxy_memory_bounded(start_iocore, origin
             return n > 0 and time.monotonic() - last["since"] > 1.0
         wait_for(stalled, 30, interval=0.1, what="the upstream to stall")
         grown_kib = p.rss_kib() - idle_rss
-        assert grown_kib < 4 * 1024, f"proxy RSS grew by {grown_kib} KiB"
+        if not os.environ.get("IOCORE_SANITIZER"):  # ASan's shadow memory and quarantine are not the proxy's
+            assert grown_kib < 4 * 1024, f"proxy RSS grew by {grown_kib} KiB"
         assert sent["n"] < 64 << 20, f"upstream could push {sent['n']} bytes into a non-reading client"
     finally:
         stop.set()
