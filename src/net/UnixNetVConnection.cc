@@ -453,7 +453,17 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       if (niov == 0) {
         break;
       }
-      ssize_t n = niov == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, niov);
+      // recv/recvmsg as ATS master (7.1: read/readv): the socket calls skip read()'s VFS layer and
+      // its file-position lock (fdget_pos showed in perf).
+      ssize_t n;
+      if (niov == 1) {
+        n = ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0);
+      } else {
+        msghdr msg{};
+        msg.msg_iov    = iov;
+        msg.msg_iovlen = static_cast<size_t>(niov);
+        n              = ::recvmsg(fd, &msg, 0);
+      }
       net_count(net_counters().calls_to_read);
       h.note_io();
       if (n <= 0) {
