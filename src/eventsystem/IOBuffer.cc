@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <vector>
 
 namespace iocore {
 namespace {
@@ -21,17 +20,25 @@ namespace {
 
   // The one place buffer memory comes from (ATS: ioBufAllocator[index]), and free_buffer_memory() the
   // one place it goes back: operator new per block (page aligned from 4 KiB up, for the kernel's
-  // copies), behind a small
-  // per-thread free list per size class. Connections that drop their blocks at rest
-  // (MIOBuffer::release_when_drained) allocate and free a block per request; the list makes that a
-  // pop and a push instead of an aligned allocation (glibc's memalign path) and its page faults.
+  // copies), behind a small per-thread free list per size class. Connections that drop their
+  // blocks at rest (MIOBuffer::release_when_drained) allocate and free a block per message; the
+  // list makes that a pop and a push instead of an allocation and its page faults. The list links
+  // through the free blocks themselves, so a free never allocates (it runs in ~IOBufferData).
   // Sanitizer builds skip the list so that AddressSanitizer still sees every use after free.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  constexpr bool kCacheBufferMemory = false;
-#else
-  constexpr bool kCacheBufferMemory = true;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
+#define IOCORE_BUFFER_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer) ||                      \
+    __has_feature(hwaddress_sanitizer)
+#define IOCORE_BUFFER_CACHE 0 // clang defines no __SANITIZE_* macros
 #endif
-  /// Per thread and size class, the list holds at most this many bytes (and at least two blocks).
+#endif
+#ifndef IOCORE_BUFFER_CACHE
+#define IOCORE_BUFFER_CACHE 1
+#endif
+  constexpr bool kCacheBufferMemory = IOCORE_BUFFER_CACHE != 0;
+  /// Per thread and size class, the list holds at most this many bytes: blocks of 1 MiB and more
+  /// are never kept.
   constexpr int64_t kBufferCacheBytesPerClass = int64_t{512} * 1024;
 
   // Blocks of a page or more are page aligned; smaller ones keep operator new's own alignment, so
@@ -42,19 +49,32 @@ namespace {
     return std::align_val_t{size >= 4096 ? std::size_t{4096} : std::size_t{__STDCPP_DEFAULT_NEW_ALIGNMENT__}};
   }
 
+  struct FreeBlocks {
+    char *head        = nullptr; ///< each free block's first bytes hold the next one's address
+    std::size_t count = 0;
+  };
   struct BufferCache {
-    std::array<std::vector<char *>, MAX_BUFFER_SIZE_INDEX + 1> free;
+    std::array<FreeBlocks, MAX_BUFFER_SIZE_INDEX + 1> free{};
     ~BufferCache();
   };
   // Set once this thread's cache is destroyed (thread exit): later frees go straight back.
   thread_local bool t_buffer_cache_gone = false;
   thread_local BufferCache t_buffer_cache;
 
+  char *next_free(char *p)
+  {
+    char *n;
+    std::memcpy(&n, p, sizeof(n));
+    return n;
+  }
+
   BufferCache::~BufferCache()
   {
     for (std::size_t i = 0; i < free.size(); ++i) {
-      for (char *p : free[i]) {
+      for (char *p = free[i].head; p != nullptr;) {
+        char *n = next_free(p);
         ::operator delete(p, buffer_alignment(static_cast<int64_t>(i)));
+        p = n;
       }
     }
     t_buffer_cache_gone = true;
@@ -62,7 +82,7 @@ namespace {
 
   std::size_t buffer_cache_limit(int64_t size_index)
   {
-    return static_cast<std::size_t>(std::max<int64_t>(2, kBufferCacheBytesPerClass / index_to_buffer_size(size_index)));
+    return static_cast<std::size_t>(kBufferCacheBytesPerClass / index_to_buffer_size(size_index));
   }
 
   char *allocate_buffer_memory(int64_t size_index)
@@ -71,10 +91,11 @@ namespace {
       fatal("IOBufferData: buffer size index out of range");
     }
     if (kCacheBufferMemory && !t_buffer_cache_gone) {
-      std::vector<char *> &list = t_buffer_cache.free[static_cast<std::size_t>(size_index)];
-      if (!list.empty()) {
-        char *p = list.back();
-        list.pop_back();
+      FreeBlocks &list = t_buffer_cache.free[static_cast<std::size_t>(size_index)];
+      if (list.head != nullptr) {
+        char *p   = list.head;
+        list.head = next_free(p);
+        --list.count;
         return p;
       }
     }
@@ -85,12 +106,11 @@ namespace {
   void free_buffer_memory(char *p, int64_t size_index)
   {
     if (kCacheBufferMemory && !t_buffer_cache_gone) {
-      std::vector<char *> &list = t_buffer_cache.free[static_cast<std::size_t>(size_index)];
-      if (list.size() < buffer_cache_limit(size_index)) {
-        if (list.capacity() == 0) {
-          list.reserve(buffer_cache_limit(size_index));
-        }
-        list.push_back(p);
+      FreeBlocks &list = t_buffer_cache.free[static_cast<std::size_t>(size_index)];
+      if (list.count < buffer_cache_limit(size_index)) {
+        std::memcpy(p, &list.head, sizeof(list.head));
+        list.head = p;
+        ++list.count;
         return;
       }
     }
@@ -396,10 +416,12 @@ MIOBuffer::release_blocks_if_drained()
   if (!_writer) {
     return false;
   }
+  bool any_reader = false;
   for (IOBufferReader &r : readers) {
     if (r.mbuf != this) {
       continue;
     }
+    any_reader = true;
     // Unread bytes regardless of size_limit: a limited reader may still be handed more later.
     int64_t unread = -r.start_offset;
     for (IOBufferBlock *b = r.block.get(); b && unread <= 0; b = b->next.get()) {
@@ -409,6 +431,9 @@ MIOBuffer::release_blocks_if_drained()
       return false;
     }
   }
+  if (!any_reader && max_read_avail() > 0) {
+    return false; // nobody has read the data yet: a reader allocated later must still see it
+  }
   for (IOBufferReader &r : readers) {
     if (r.mbuf == this) {
       r.block.clear();
@@ -416,6 +441,16 @@ MIOBuffer::release_blocks_if_drained()
     }
   }
   _writer.clear();
+  return true;
+}
+
+bool
+MIOBuffer::restore_block_size()
+{
+  if (!_writer || _writer->next || _writer->block_size() >= block_size()) {
+    return false;
+  }
+  append_block(size_index);
   return true;
 }
 

@@ -17,7 +17,7 @@ namespace {
   {
     uint32_t ev = EPOLLET;
     if (interest & kReadable) {
-      ev |= EPOLLIN | EPOLLRDHUP;
+      ev |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
     }
     if (interest & kWritable) {
       ev |= EPOLLOUT;
@@ -42,6 +42,9 @@ namespace {
     }
     if (ev & EPOLLRDHUP) {
       r |= kReadHangup;
+    }
+    if (ev & EPOLLPRI) {
+      r |= kUrgent;
     }
     return r;
   }

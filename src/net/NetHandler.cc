@@ -164,8 +164,8 @@ NetHandler::dispatch(const PollEvent &ev)
       vc->socket_error = err;
     }
   }
-  if (ev.ready & (kReadHangup | kError | kHangup)) {
-    vc->peer_shutdown_seen = true;
+  if (ev.ready & (kReadHangup | kError | kHangup | kUrgent)) {
+    vc->read_until_eagain = true;
   }
   if (ev.ready & (kReadable | kError | kHangup | kReadHangup)) {
     vc->read.triggered = true;

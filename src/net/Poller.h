@@ -19,6 +19,8 @@ enum Readiness : uint32_t {
   kHangup   = 8, ///< EPOLLHUP
   /// EPOLLRDHUP: the peer shut down its sending side (reported, never asked for: kReadable implies it).
   kReadHangup = 16,
+  /// EPOLLPRI: urgent (out-of-band) data (reported with kReadable; kReadable implies asking for it).
+  kUrgent = 32,
 };
 
 /// Opaque to the poller: the NetHandler stores a pointer to its EventIO record.

@@ -425,7 +425,10 @@ UnixNetVConnection::read_from_net(NetHandler &h)
   }
   // write_avail() may add a block; it is 0 while unread data is above the water mark (backpressure).
   bool had_no_block = !writer->_writer;
-  int64_t toread    = std::min(writer->write_avail(), ntodo);
+  if (writer->release_when_drained) {
+    writer->restore_block_size(); // a shrunk message must not cap what the buffer can take
+  }
+  int64_t toread = std::min(writer->write_avail(), ntodo);
   if (toread > 0) {
     int64_t total_read = 0;
     int64_t last       = 0;
@@ -492,11 +495,12 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       return;
     }
     net_count(net_counters().read_bytes, total_read);
-    if (last < attempted && !peer_shutdown_seen) {
+    if (last < attempted && !read_until_eagain) {
       // A short read took everything the socket had, so the read that would follow can only say
       // EAGAIN: skip it and wait for the next edge (data that arrives from now on raises one).
-      // Not in ATS, which reads until EAGAIN; as nginx with EPOLLRDHUP. Once the peer's FIN,
-      // a hang-up or an error was reported, keep reading until EAGAIN or the 0 that is EOS.
+      // Not in ATS, which reads until EAGAIN; as nginx with EPOLLRDHUP. Once the peer's FIN, a
+      // hang-up, an error or urgent data was reported, keep reading until EAGAIN or the 0 that is
+      // EOS (TCP stops a read at the urgent mark with more data behind it).
       s.triggered = false;
       h.read_ready_list.remove(this);
     }

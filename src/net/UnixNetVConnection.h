@@ -146,10 +146,13 @@ public:
   EventIO ep;
   /// SO_ERROR captured on EPOLLERR, reported as VC_EVENT_ERROR on the next IO of either direction.
   int socket_error = 0;
-  /// The poller reported the peer's FIN, a hang-up or an error: a short read no longer proves the
-  /// socket drained (the 0-byte read that reports EOS is still to come). Owner only.
-  bool peer_shutdown_seen = false;
-  NetHandler *nh          = nullptr;
+  /// The poller reported the peer's FIN, a hang-up, an error or urgent data: a short read no longer
+  /// proves the socket drained (the 0-byte read that reports EOS is still to come; TCP stops a read
+  /// at the urgent mark). Reads then go on until EAGAIN, as in ATS. Owner only. The shortcut also
+  /// assumes a stream that only stops short when empty: an AF_UNIX socket given to populate() that
+  /// carries credentials or descriptors can stop at a message boundary, which iocore never uses.
+  bool read_until_eagain = false;
+  NetHandler *nh         = nullptr;
   /// The accept or connect continuation to call back.
   Action action_;
   bool is_outbound           = false;

@@ -63,7 +63,8 @@ FakePoller::make_ready(int fd, uint32_t ready)
   }
   // Errors and hang-ups are always reported, as epoll does; the rest only if asked for.
   uint32_t interest = it->second.interest;
-  uint32_t wanted   = (ready & (kError | kHangup)) | (ready & interest) | ((interest & kReadable) ? ready & kReadHangup : 0);
+  uint32_t wanted =
+      (ready & (kError | kHangup)) | (ready & interest) | ((interest & kReadable) ? ready & (kReadHangup | kUrgent) : 0);
   it->second.pending |= wanted;
 }
 

@@ -890,3 +890,24 @@ TEST(MIOBuffer, ShrinkSparseBlockLeavesFullSharedOrOffsetBlocksAlone)
   Buffer empty(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
   EXPECT_FALSE(empty->shrink_sparse_block()) << "nothing to move";
 }
+
+TEST(MIOBuffer, ReleaseKeepsDataThatNoReaderHasSeenYet)
+{
+  Buffer b(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  b->write("ping", 4);
+  EXPECT_FALSE(b->release_blocks_if_drained()) << "no reader: nobody has consumed the bytes";
+  IOBufferReader *late = b->alloc_reader();
+  EXPECT_EQ(late->read_avail(), 4);
+}
+
+TEST(MIOBuffer, RestoreBlockSizeAppendsAFullBlockAfterAShrunkOne)
+{
+  Buffer b(new_MIOBuffer(BUFFER_SIZE_INDEX_4K));
+  IOBufferReader *r = b->alloc_reader();
+  b->write("hello", 5);
+  ASSERT_TRUE(b->shrink_sparse_block());
+  EXPECT_TRUE(b->restore_block_size());
+  EXPECT_GE(b->current_write_avail(), 4096);
+  EXPECT_FALSE(b->restore_block_size()) << "a block already follows";
+  EXPECT_EQ(read_all(r), "hello");
+}

@@ -240,6 +240,11 @@ public:
   /// quarter of it, move the data into the smallest size class that holds it and drop the big block
   /// (readers stay on the same bytes). Returns whether it moved. (Not in ATS.)
   bool shrink_sparse_block();
+  /// Undo what a shrink costs in capacity: when the write block is smaller than the buffer's size
+  /// class and nothing follows it, append an empty block of the size class (ignoring the water
+  /// mark), so the buffer can again take a whole block's worth. The net read path calls it before
+  /// each read into a release_when_drained buffer. Returns whether a block was added.
+  bool restore_block_size();
   /// When set, a net read that finds nothing to read (EAGAIN) and a net write that sends the last
   /// buffered byte call release_blocks_if_drained() on this buffer, so a connection at rest holds no
   /// buffer memory; its next read or write allocates a block again. A net read into such a buffer
