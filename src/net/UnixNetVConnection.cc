@@ -391,6 +391,60 @@ UnixNetVConnection::net_read_io(NetHandler &h)
   read_from_net(h);
 }
 
+UnixNetVConnection::SocketRead
+UnixNetVConnection::read_socket(NetHandler &h, MIOBuffer &writer, int64_t toread)
+{
+  // Fill the write blocks from first_write_block() on, NET_MAX_IOV at a time, while each call
+  // fills all it was offered.
+  SocketRead got;
+  IOBufferBlock *b  = writer.first_write_block();
+  int64_t attempted = 0;
+  do {
+    iovec iov[NET_MAX_IOV];
+    int niov  = 0;
+    attempted = 0;
+    while (b != nullptr && niov < NET_MAX_IOV) {
+      int64_t a    = b->write_avail();
+      int64_t togo = toread - got.total - attempted;
+      if (a > 0) {
+        a                  = std::min(a, togo);
+        iov[niov].iov_base = b->end();
+        iov[niov].iov_len  = static_cast<size_t>(a);
+        attempted += a;
+        ++niov;
+        if (a >= togo) {
+          break;
+        }
+      }
+      b = b->next.get();
+    }
+    if (niov == 0) {
+      break;
+    }
+    // recv/recvmsg as ATS master (7.1: read/readv): the socket calls skip read()'s VFS layer and
+    // its file-position lock (fdget_pos showed in perf).
+    ssize_t n;
+    if (niov == 1) {
+      n = ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0);
+    } else {
+      msghdr msg{};
+      msg.msg_iov    = iov;
+      msg.msg_iovlen = static_cast<size_t>(niov);
+      n              = ::recvmsg(fd, &msg, 0);
+    }
+    net_count(net_counters().calls_to_read);
+    h.note_io();
+    if (n <= 0) {
+      got.last = n == 0 ? 0 : -errno;
+      return got;
+    }
+    got.total += n;
+    got.last = n;
+  } while (got.last == attempted && got.total < toread);
+  got.short_read = got.last > 0 && got.last < attempted;
+  return got;
+}
+
 void
 UnixNetVConnection::read_from_net(NetHandler &h)
 {
@@ -430,53 +484,9 @@ UnixNetVConnection::read_from_net(NetHandler &h)
   }
   int64_t toread = std::min(writer->write_avail(), ntodo);
   if (toread > 0) {
-    int64_t total_read = 0;
-    int64_t last       = 0;
-    IOBufferBlock *b   = writer->first_write_block();
-    int64_t attempted  = 0;
-    do {
-      iovec iov[NET_MAX_IOV];
-      int niov  = 0;
-      attempted = 0;
-      while (b != nullptr && niov < NET_MAX_IOV) {
-        int64_t a    = b->write_avail();
-        int64_t togo = toread - total_read - attempted;
-        if (a > 0) {
-          a                  = std::min(a, togo);
-          iov[niov].iov_base = b->end();
-          iov[niov].iov_len  = static_cast<size_t>(a);
-          attempted += a;
-          ++niov;
-          if (a >= togo) {
-            break;
-          }
-        }
-        b = b->next.get();
-      }
-      if (niov == 0) {
-        break;
-      }
-      // recv/recvmsg as ATS master (7.1: read/readv): the socket calls skip read()'s VFS layer and
-      // its file-position lock (fdget_pos showed in perf).
-      ssize_t n;
-      if (niov == 1) {
-        n = ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0);
-      } else {
-        msghdr msg{};
-        msg.msg_iov    = iov;
-        msg.msg_iovlen = static_cast<size_t>(niov);
-        n              = ::recvmsg(fd, &msg, 0);
-      }
-      net_count(net_counters().calls_to_read);
-      h.note_io();
-      if (n <= 0) {
-        last = n == 0 ? 0 : -errno;
-        break;
-      }
-      total_read += n;
-      last = n;
-    } while (last == attempted && total_read < toread);
-
+    SocketRead got     = read_socket(h, *writer, toread);
+    int64_t total_read = got.total;
+    int64_t last       = got.last;
     if (total_read <= 0) {
       s.triggered = false;
       h.read_ready_list.remove(this);
@@ -495,12 +505,13 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       return;
     }
     net_count(net_counters().read_bytes, total_read);
-    if (last < attempted && !read_until_eagain) {
-      // A short read took everything the socket had, so the read that would follow can only say
-      // EAGAIN: skip it and wait for the next edge (data that arrives from now on raises one).
-      // Not in ATS, which reads until EAGAIN; as nginx with EPOLLRDHUP. Once the peer's FIN, a
-      // hang-up, an error or urgent data was reported, keep reading until EAGAIN or the 0 that is
-      // EOS (TCP stops a read at the urgent mark with more data behind it).
+    if ((got.short_read && !read_until_eagain) || is_would_block(last)) {
+      // A later call of the loop said EAGAIN, or a short read took everything the socket had, so
+      // the read that would follow can only say EAGAIN: skip it and wait for the next edge (data
+      // that arrives from now on raises one). Not in ATS, which reads until EAGAIN; as nginx with
+      // EPOLLRDHUP. Once the peer's FIN, a hang-up, an error or urgent data was reported, keep
+      // reading until EAGAIN or the 0 that is EOS (TCP stops a read at the urgent mark with more
+      // data behind it).
       s.triggered = false;
       h.read_ready_list.remove(this);
     }

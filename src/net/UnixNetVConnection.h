@@ -191,6 +191,15 @@ public:
   void net_activity();
   /// ATS: read_from_net, the plain TCP read.
   void read_from_net(NetHandler &nh);
+  /// What read_socket() got: bytes read, the last call's result (bytes, 0 at EOF or -errno) and
+  /// whether that call returned less than it was offered (the socket had no more).
+  struct SocketRead {
+    int64_t total   = 0;
+    int64_t last    = 0;
+    bool short_read = false;
+  };
+  /// The recv/recvmsg loop of read_from_net into writer's free space, up to toread bytes.
+  SocketRead read_socket(NetHandler &nh, MIOBuffer &writer, int64_t toread);
   /// Call the VIO's continuation with `event` (ATS: read_signal_and_update / write_signal_and_update).
   SignalResult signal_and_update(NetState &s, int event);
   /// Disable the direction, then signal (ATS: read_signal_done / write_signal_done).
