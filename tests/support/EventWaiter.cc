@@ -6,10 +6,11 @@ namespace iocore::test {
 void
 EventWaiter::notify(int n)
 {
-  {
-    std::lock_guard<std::mutex> lock(_mutex);
-    _count += n;
-  }
+  // Notify under the lock: once the waiter can take the lock again, this call no longer touches
+  // the waiter, which may then be destroyed at once (TSan saw a broadcast on a destroyed
+  // condition variable when the notification came after the unlock).
+  std::lock_guard<std::mutex> lock(_mutex);
+  _count += n;
   _cv.notify_all();
 }
 
