@@ -492,9 +492,7 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       h.read_ready_list.remove(this);
       if (is_would_block(last)) {
         net_count(net_counters().calls_to_read_nodata);
-        if (writer->release_when_drained) {
-          writer->release_blocks_if_drained(); // at rest: hold no buffer memory until data comes
-        }
+        writer->release_if_at_rest(); // hold no buffer memory until data comes
         return;
       }
       if (last == 0) {
@@ -536,8 +534,8 @@ UnixNetVConnection::read_from_net(NetHandler &h)
   }
   writer    = s.vio.buffer.writer();
   bool stop = s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0;
-  if (!s.triggered && writer != nullptr && writer->release_when_drained) {
-    writer->release_blocks_if_drained(); // the socket is drained (short read): at rest until the next edge
+  if (!s.triggered && writer != nullptr) {
+    writer->release_if_at_rest(); // the socket is drained (short read): at rest until the next edge
   }
   if (stop) {
     // Full buffer or nothing wanted: stop without an event; the SM reenables after consuming.
@@ -669,8 +667,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     reschedule(read);
   }
   if (buf.reader() == nullptr || !buf.reader()->is_read_avail_more_than(0)) {
-    if (buf.reader() != nullptr && buf.writer()->release_when_drained) {
-      buf.writer()->release_blocks_if_drained();
+    if (buf.reader() != nullptr) {
+      buf.writer()->release_if_at_rest();
     }
     disable(s); // drained: the SM reenables after adding data
     return;

@@ -236,6 +236,9 @@ public:
   /// next block written. The buffer then holds no memory until a write (or a net read) adds a block.
   /// Returns whether blocks were dropped. (Not in ATS.)
   bool release_blocks_if_drained();
+  /// release_blocks_if_drained() if release_when_drained is set, else nothing: what the net paths
+  /// call when the socket had nothing more to read or everything buffered was sent.
+  bool release_if_at_rest() { return release_when_drained && release_blocks_if_drained(); }
   /// When the buffer is a single block whose data starts at the block's start and fills at most a
   /// quarter of it, move the data into the smallest size class that holds it and drop the big block
   /// (readers stay on the same bytes). Returns whether it moved. (Not in ATS.)
