@@ -352,7 +352,11 @@ MIOBuffer::~MIOBuffer()
 IOBufferReader *
 MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
 {
-  for (IOBufferReader &r : readers) {
+  if (reader_slots() == 1 && _first_reader.mbuf != nullptr) {
+    _more_readers = std::make_unique<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>>();
+  }
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == nullptr) {
       r.mbuf     = this;
       r.accessor = acc;
@@ -403,7 +407,8 @@ MIOBuffer::dealloc_reader(IOBufferReader *r)
 void
 MIOBuffer::dealloc_all_readers()
 {
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this) {
       dealloc_reader(&r);
     }
@@ -417,7 +422,8 @@ MIOBuffer::release_blocks_if_drained()
     return false;
   }
   bool any_reader = false;
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf != this) {
       continue;
     }
@@ -434,7 +440,8 @@ MIOBuffer::release_blocks_if_drained()
   if (!any_reader && max_read_avail() > 0) {
     return false; // nobody has read the data yet: a reader allocated later must still see it
   }
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this) {
       r.block.clear();
       r.start_offset = 0;
@@ -466,7 +473,8 @@ MIOBuffer::shrink_sparse_block()
   if (n <= 0 || n * 4 > b->block_size() || idx >= b->data->size_index) {
     return false;
   }
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this && r.block && r.block.get() != b) {
       return false; // a reader still on an earlier (drained) block: leave the chain alone
     }
@@ -475,7 +483,8 @@ MIOBuffer::shrink_sparse_block()
   small->alloc(idx);
   std::memcpy(small->end(), b->start(), static_cast<std::size_t>(n));
   small->fill(n);
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this && r.block.get() == b) {
       r.block = small; // same offset: the bytes are at the same distance from the block's start
     }
@@ -487,7 +496,8 @@ MIOBuffer::shrink_sparse_block()
 void
 MIOBuffer::init_readers()
 {
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this && !r.block) {
       r.block = _writer;
     }
@@ -649,7 +659,8 @@ MIOBuffer::max_read_avail()
 {
   int64_t m          = 0;
   bool readers_found = false;
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this) {
       readers_found = true;
       m             = std::max(m, r.read_avail());
@@ -665,7 +676,8 @@ bool
 MIOBuffer::is_max_read_avail_more_than(int64_t n)
 {
   bool readers_found = false;
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this) {
       readers_found = true;
       if (r.is_read_avail_more_than(n)) {
@@ -680,7 +692,8 @@ int
 MIOBuffer::max_block_count()
 {
   int m = 0;
-  for (IOBufferReader &r : readers) {
+  for (int i = 0; i < reader_slots(); ++i) {
+    IOBufferReader &r = reader_slot(i);
     if (r.mbuf == this) {
       int c = 0;
       for (IOBufferBlock *b = r.block.get(); b; b = b->next.get()) {

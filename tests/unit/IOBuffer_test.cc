@@ -492,6 +492,30 @@ TEST(MIOBuffer, DeallocatedReaderSlotIsReused)
   EXPECT_EQ(b->alloc_reader(), rs[2]);
 }
 
+TEST(MIOBuffer, ReadersKeepTheirPlaceWhenMoreSlotsAreAdded)
+{
+  // The first reader lives in the buffer, the others in slots added with the second: a reader
+  // taken before that must go on reading the same bytes, and every slot must be usable.
+  Buffer b            = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *one = b->alloc_reader();
+  b->write("abcdef", 6);
+  one->consume(2);
+  IOBufferReader *rest[kMaxMIOBufferReaders - 1];
+  for (auto &r : rest) {
+    r = b->alloc_reader();
+    ASSERT_NE(r, one);
+  }
+  EXPECT_EQ(read_all(one), "cdef");
+  b->write("gh", 2);
+  EXPECT_EQ(read_all(rest[3]), "abcdefgh");
+  one->dealloc();
+  EXPECT_EQ(b->alloc_reader(), one) << "the first slot is reused before the fatal limit";
+  for (auto *r : rest) {
+    r->dealloc();
+  }
+  EXPECT_EQ(b->max_read_avail(), 8) << "only `one` is left, at the writer block's start";
+}
+
 TEST(MIOBuffer, DeallocAllReadersFreesEverySlot)
 {
   Buffer b          = make(BUFFER_SIZE_INDEX_128);

@@ -33,6 +33,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 
 namespace iocore {
 inline constexpr int64_t BUFFER_SIZE_INDEX_128  = 0;
@@ -258,11 +259,20 @@ public:
   int64_t water_mark = 0;
   int64_t size_index;
   Ptr<IOBufferBlock> _writer;
-  std::array<IOBufferReader, kMaxMIOBufferReaders> readers;
 
 private:
+  /// Reader slot i (0 <= i < reader_slots()). Slot 0 is in the buffer; the others come with the
+  /// second reader, in one allocation that stays until the buffer is freed (so reader pointers
+  /// stay valid). Almost every buffer has one reader: an idle connection's buffers then cost
+  /// 4 x sizeof(IOBufferReader) less than ATS's fixed array of readers.
+  IOBufferReader &reader_slot(int i) { return i == 0 ? _first_reader : (*_more_readers)[static_cast<std::size_t>(i - 1)]; }
+  int reader_slots() const { return _more_readers ? kMaxMIOBufferReaders : 1; }
+
   void append_block_internal(Ptr<IOBufferBlock> b);
   void init_readers();
+
+  IOBufferReader _first_reader;
+  std::unique_ptr<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>> _more_readers;
 };
 
 inline IOBufferBlock *
