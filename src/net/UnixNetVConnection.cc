@@ -153,10 +153,12 @@ UnixNetVConnection::do_io_close(int alerrno)
   if (alerrno != -1 && alerrno != 0) {
     lerrno = alerrno;
   }
-  if (oob.retry && is_owner_thread()) {
-    cancel_OOB();
+  if (oob) {
+    if (oob->retry && is_owner_thread()) {
+      cancel_OOB();
+    }
+    oob->cont = nullptr;
   }
-  oob.cont = nullptr;
 
   EThread *t       = this_ethread();
   NetHandler *h    = nh;
@@ -780,11 +782,11 @@ UnixNetVConnection::mainEvent(int event, void *data)
 {
   assert_owner_thread();
   if (event == kEventOOBRetry) {
-    oob.retry = nullptr;
-    if (oob.cont != nullptr) {
-      std::string pending = std::move(oob.data);
-      Continuation *c     = oob.cont;
-      oob.cont            = nullptr;
+    oob->retry = nullptr; // only a pending send_OOB schedules this event, so oob exists
+    if (oob->cont != nullptr) {
+      std::string pending = std::move(oob->data);
+      Continuation *c     = oob->cont;
+      oob->cont           = nullptr;
       send_OOB(c, pending.data(), static_cast<int>(pending.size()));
     }
     return EVENT_DONE;
@@ -900,21 +902,27 @@ UnixNetVConnection::send_OOB(Continuation *cont, char *buf, int len)
     return ACTION_RESULT_DONE;
   }
   std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
-  oob.cont         = cont;
-  oob.data.assign(buf + sent, static_cast<std::size_t>(len) - sent);
-  oob.retry = thread->schedule_in(this, kOOBRetryDelay, kEventOOBRetry);
-  return oob.retry;
+  if (!oob) {
+    oob = std::make_unique<OOBState>();
+  }
+  oob->cont = cont;
+  oob->data.assign(buf + sent, static_cast<std::size_t>(len) - sent);
+  oob->retry = thread->schedule_in(this, kOOBRetryDelay, kEventOOBRetry);
+  return oob->retry;
 }
 
 void
 UnixNetVConnection::cancel_OOB()
 {
-  if (oob.retry != nullptr) {
-    oob.retry->cancel();
-    oob.retry = nullptr;
+  if (!oob) {
+    return;
   }
-  oob.cont = nullptr;
-  oob.data.clear();
+  if (oob->retry != nullptr) {
+    oob->retry->cancel();
+    oob->retry = nullptr;
+  }
+  oob->cont = nullptr;
+  oob->data.clear();
 }
 
 // --- Accept, connect, migrate ---------------------------------------------------------------------------

@@ -25,7 +25,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 
 namespace iocore {
 template <class T> class ClassAllocator;
@@ -36,20 +38,21 @@ class UnixNetVConnection;
 enum class Direction : uint8_t { kRead, kWrite };
 
 struct NetState {
-  explicit NetState(Direction d) : vio(d == Direction::kRead ? VIO::READ : VIO::WRITE), dir(d) { vio.op = VIO::NONE; }
+  explicit NetState(Direction d) : dir(d), vio(d == Direction::kRead ? VIO::READ : VIO::WRITE) { vio.op = VIO::NONE; }
 
+  // The one-byte members come first, together (a VC has two NetStates; no padding between them).
   /// The SM wants this direction serviced. Written by reenable from any thread holding the VIO's
   /// mutex, read by the owning NetHandler: atomic.
   std::atomic<bool> enabled{false};
+  /// Set by the thread that pushes onto the enable list, cleared by the owner when it pops.
+  std::atomic<bool> in_enabled_list{false};
   /// The kernel reported readiness and no EAGAIN was seen since (edge-triggered memory). Owner only.
   bool triggered = false;
-  VIO vio;
   const Direction dir;
+  VIO vio;
   ListLink<UnixNetVConnection> ready_link;
   /// Link in the NetHandler's atomic enable list, valid while in_enabled_list.
   UnixNetVConnection *enable_next = nullptr;
-  /// Set by the thread that pushes onto the enable list, cleared by the owner when it pops.
-  std::atomic<bool> in_enabled_list{false};
 };
 
 /// Whether the VC survived a call into the user's code. [[nodiscard]]: a caller that gets kClosed
@@ -151,14 +154,14 @@ public:
   /// at the urgent mark). Reads then go on until EAGAIN, as in ATS. Owner only. The shortcut also
   /// assumes a stream that only stops short when empty: an AF_UNIX socket given to populate() that
   /// carries credentials or descriptors can stop at a message boundary, which iocore never uses.
-  bool read_until_eagain = false;
-  NetHandler *nh         = nullptr;
+  bool read_until_eagain     = false;
+  bool is_outbound           = false;
+  bool accepted_callback_due = false;
+  NetHandler *nh             = nullptr;
   /// The accept or connect continuation to call back.
   Action action_;
-  bool is_outbound           = false;
-  NetAccept *accept_object   = nullptr;
-  bool accepted_callback_due = false;
-  uint64_t id                = 0;
+  NetAccept *accept_object = nullptr;
+  uint64_t id              = 0;
 
   // Timeouts. The *_in durations are set by the SM; the deadlines (absolute, 0 = none) are armed by
   // net activity and reenable and checked by the InactivityCop. Deadlines are atomic because a VIO
@@ -176,12 +179,14 @@ public:
   ListLink<UnixNetVConnection> keep_alive_link;
   ListLink<UnixNetVConnection> active_link;
 
-  /// Pending OOB send (send_OOB).
+  /// Pending OOB send (send_OOB): allocated by the first send_OOB that cannot send everything at
+  /// once and kept until the VC is freed (OOB data is rare; most connections never need it).
   struct OOBState {
     Continuation *cont = nullptr;
     std::string data;
     Event *retry = nullptr;
-  } oob;
+  };
+  std::unique_ptr<OOBState> oob;
 
   // --- Internals shared with NetHandler / SSLNetVConnection ---------------------------------------
   NetState &state_of(VIO &vio) { return &vio == &read.vio ? read : write; }
