@@ -115,27 +115,35 @@ HttpParser::take_line(const char *&p, const char *end, size_t limit, HttpParseSt
     return fail(over_limit, over_limit == HttpParseStatus::kHeadTooLarge ? "request head too large" : "line too long");
   }
   _head_bytes += counted;
-  _line.append(p, n);
-  p = lf ? lf + 1 : end;
+  const char *start = p;
+  p                 = lf ? lf + 1 : end;
   if (!lf) {
+    _line.append(start, n); // the rest comes with a later feed()
     return false;
   }
-  if (!_line.empty() && _line.back() == '\r') {
-    _line.pop_back();
+  // A line that arrived whole is looked at where it is; only one split across feeds is copied.
+  std::string_view line(start, n);
+  if (!_line.empty()) {
+    _line.append(start, n);
+    line = _line;
   }
-  if (_line.find('\r') != std::string::npos) {
+  if (!line.empty() && line.back() == '\r') {
+    line.remove_suffix(1);
+  }
+  if (line.find('\r') != std::string_view::npos) {
     return fail(HttpParseStatus::kBadRequest, "stray CR in a line");
   }
+  _cur = line;
   return true;
 }
 
 bool
 HttpParser::on_start_line()
 {
-  if (_line.empty()) {
+  if (_cur.empty()) {
     return true; // an empty line before the request line is ignored (RFC 9112 2.2)
   }
-  std::string_view line = _line;
+  std::string_view line = _cur;
   size_t sp1            = line.find(' ');
   size_t sp2            = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
@@ -166,7 +174,7 @@ HttpParser::on_start_line()
 bool
 HttpParser::on_header_line()
 {
-  std::string_view line = _line;
+  std::string_view line = _cur;
   if (line.front() == ' ' || line.front() == '\t') {
     return fail(HttpParseStatus::kBadRequest, "obsolete line folding");
   }
@@ -249,7 +257,7 @@ HttpParser::on_head_end()
 bool
 HttpParser::on_chunk_size_line()
 {
-  std::string_view line = _line;
+  std::string_view line = _cur;
   size_t i              = 0;
   int64_t size          = 0;
   while (i < line.size() && hex_value(line[i]) >= 0) {
@@ -296,7 +304,7 @@ HttpParser::feed(const char *data, size_t len)
       }
       if (_state == State::kStartLine) {
         (void)on_start_line();
-      } else if (_line.empty()) {
+      } else if (_cur.empty()) {
         (void)on_head_end();
       } else {
         (void)on_header_line();
@@ -346,10 +354,10 @@ HttpParser::feed(const char *data, size_t len)
       if (!take_line(p, end, _max_head_size, HttpParseStatus::kHeadTooLarge)) {
         break;
       }
-      if (_line.empty()) {
+      if (_cur.empty()) {
         _state  = State::kDone;
         _status = HttpParseStatus::kMessageComplete;
-      } else if (_line.front() == ' ' || _line.front() == '\t' || _line.find(':') == std::string::npos) {
+      } else if (_cur.front() == ' ' || _cur.front() == '\t' || _cur.find(':') == std::string_view::npos) {
         (void)fail(HttpParseStatus::kBadRequest, "bad trailer line");
       }
       _line.clear();

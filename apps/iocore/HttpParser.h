@@ -60,7 +60,8 @@ private:
     kError,
   };
 
-  /// Collect bytes up to and including LF into _line; true when a whole line is there (CR/LF removed).
+  /// Take bytes up to and including LF; true when a whole line is there, in _cur (CR/LF removed).
+  /// A line split across feeds is collected in _line.
   bool take_line(const char *&p, const char *end, size_t limit, HttpParseStatus over_limit);
   bool on_start_line();
   bool on_header_line();
@@ -73,7 +74,11 @@ private:
   State _state            = State::kStartLine;
   HttpParseStatus _status = HttpParseStatus::kNeedMore;
   HttpRequest _request;
+  /// The part of a line received so far when it is split across feed() calls.
   std::string _line;
+  /// The line take_line() just completed (CR/LF removed): in the caller's data or in _line, valid
+  /// until feed() returns.
+  std::string_view _cur;
   bool _line_had_cr       = false;
   size_t _head_bytes      = 0; ///< bytes of the current head (request line, headers, trailers)
   int64_t _remaining      = 0; ///< body or chunk bytes still to skip
@@ -82,6 +87,6 @@ private:
   bool _saw_te            = false;
   bool _conn_close        = false;
   bool _conn_keep_alive   = false;
-  std::string _error;
+  const char *_error      = ""; ///< a string literal
 };
 } // namespace iocore_cli

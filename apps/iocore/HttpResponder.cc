@@ -15,6 +15,8 @@
 #include "Stats.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <ctime>
 
 namespace iocore_cli {
@@ -42,6 +44,35 @@ namespace {
     return value;
   }
 
+  /// The three forms of the 200 head: HTTP/1.1 keep-alive (nothing to say), HTTP/1.0 keep-alive,
+  /// and close.
+  enum class OkHead { kKeepAlive11, kKeepAlive10, kClose, kCount };
+
+  /// The 200 head for a body of content_length bytes, formatted once per second (its Date) per
+  /// thread rather than per response.
+  std::string_view ok_head(size_t content_length, OkHead form)
+  {
+    thread_local time_t built_at  = 0;
+    thread_local size_t built_for = 0;
+    thread_local std::array<std::string, static_cast<size_t>(OkHead::kCount)> heads;
+    time_t now = ::time(nullptr);
+    if (built_at != now || built_for != content_length || heads[0].empty()) {
+      const char *date                           = http_date();
+      static constexpr const char *kConnection[] = {"", "Connection: keep-alive\r\n", "Connection: close\r\n"};
+      char head[256];
+      for (size_t i = 0; i < heads.size(); ++i) {
+        int n = std::snprintf(head, sizeof(head),
+                              "HTTP/1.1 200 OK\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                              "Content-Length: %zu\r\n%s\r\n",
+                              date, content_length, kConnection[i]);
+        heads[i].assign(head, static_cast<size_t>(n));
+      }
+      built_at  = now;
+      built_for = content_length;
+    }
+    return heads[static_cast<size_t>(form)];
+  }
+
   enum class Phase {
     kServing,   ///< parsing requests and answering them
     kClosing,   ///< no more requests: flush the output, then half-close
@@ -55,7 +86,6 @@ namespace {
     HttpSession(NetVConnection *vc, const HttpResponderConfig &config)
         : Session(vc->mutex), _vc(vc), _config(config), _start(ink_get_hrtime())
     {
-      _client = endpoint_string(vc->get_remote_addr());
       set_handler(&HttpSession::handle_event);
     }
 
@@ -175,7 +205,8 @@ namespace {
           respond(_parser.request());
           break;
         case HttpParseStatus::kBadRequest:
-          log_message(LogLevel::kDebug, "http %s: 400 (%s)", _client.c_str(), std::string(_parser.error_reason()).c_str());
+          log_message(LogLevel::kDebug, "http %s: 400 (%s)", endpoint_string(_vc->get_remote_addr()).c_str(),
+                      std::string(_parser.error_reason()).c_str());
           respond_error(400, "Bad Request", app_stats().http_responses_400);
           break;
         case HttpParseStatus::kHeadTooLarge:
@@ -199,14 +230,10 @@ namespace {
       stat_add(app_stats().http_requests);
       stat_add(app_stats().http_responses_200);
       ++_requests;
-      bool keep_alive = req.keep_alive && !SessionRegistry::instance().is_draining();
-      char head[256];
-      const char *connection = !keep_alive ? "Connection: close\r\n" : (req.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
-      int n                  = std::snprintf(head, sizeof(head),
-                                             "HTTP/1.1 200 OK\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
-                                                              "Content-Length: %zu\r\n%s\r\n",
-                                             http_date(), _config.body().size(), connection);
-      _out->write(head, n);
+      bool keep_alive       = req.keep_alive && !SessionRegistry::instance().is_draining();
+      OkHead form           = !keep_alive ? OkHead::kClose : (req.version_minor == 0 ? OkHead::kKeepAlive10 : OkHead::kKeepAlive11);
+      std::string_view head = ok_head(_config.body().size(), form);
+      _out->write(head.data(), static_cast<int64_t>(head.size()));
       if (!req.is_head()) {
         const std::string &body = _config.body();
         if (IOBufferBlock *shared = _config.shared_body()) {
@@ -306,23 +333,25 @@ namespace {
       if (_drained && why == EndReason::kEof) {
         why = EndReason::kDrain;
       }
-      AccessRecord rec;
-      rec.mode      = "http";
-      rec.client    = _client;
-      rec.bytes_in  = _read_vio->ndone;
-      rec.bytes_out = _phase == Phase::kLingering ? _bytes_out_at_shutdown : _write_vio->ndone;
-      rec.duration  = ink_get_hrtime() - _start;
-      rec.end       = why;
-      rec.requests  = _requests;
-      if (why == EndReason::kError && _vc->lerrno != 0) {
-        rec.detail = errno_name(_vc->lerrno);
+      if (is_access_log_enabled()) {
+        AccessRecord rec;
+        rec.mode      = "http";
+        rec.client    = endpoint_string(_vc->get_remote_addr()); // formatted here, not held per session
+        rec.bytes_in  = _read_vio->ndone;
+        rec.bytes_out = _phase == Phase::kLingering ? _bytes_out_at_shutdown : _write_vio->ndone;
+        rec.duration  = ink_get_hrtime() - _start;
+        rec.end       = why;
+        rec.requests  = _requests;
+        if (why == EndReason::kError && _vc->lerrno != 0) {
+          rec.detail = errno_name(_vc->lerrno);
+        }
+        write_access_log(rec);
       }
       _vc->do_io_close();
       _vc        = nullptr;
       _read_vio  = nullptr;
       _write_vio = nullptr;
       _phase     = Phase::kClosed;
-      write_access_log(rec);
     }
 
     NetVConnection *_vc;
@@ -341,7 +370,6 @@ namespace {
     int64_t _requests              = 0;
     int64_t _bytes_out_at_shutdown = 0;
     ink_hrtime _start;
-    std::string _client;
   };
 } // namespace
 

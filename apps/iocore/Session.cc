@@ -58,20 +58,35 @@ void
 SessionRegistry::add(Session *s)
 {
   std::lock_guard<std::mutex> guard(_mutex);
-  _sessions.insert(s);
+  s->_prev = nullptr;
+  s->_next = _sessions;
+  if (_sessions != nullptr) {
+    _sessions->_prev = s;
+  }
+  _sessions = s;
+  ++_count;
 }
 
 bool
 SessionRegistry::remove(Session *s)
 {
   std::lock_guard<std::mutex> guard(_mutex);
-  _sessions.erase(s);
+  if (s->_prev != nullptr) {
+    s->_prev->_next = s->_next;
+  } else {
+    _sessions = s->_next;
+  }
+  if (s->_next != nullptr) {
+    s->_next->_prev = s->_prev;
+  }
+  s->_prev = s->_next = nullptr;
+  --_count;
   s->_finished   = true;
   bool deletable = s->_registry_events_in_flight == 0;
   if (!deletable) {
     ++_awaiting_events; // deleted when the last event arrives (event_arrived)
   }
-  if (_sessions.empty() && _awaiting_events == 0) {
+  if (_count == 0 && _awaiting_events == 0) {
     _empty.notify_all();
   }
   return deletable;
@@ -84,7 +99,7 @@ SessionRegistry::event_arrived(Session *s, bool &finished, bool &deletable)
   --s->_registry_events_in_flight;
   finished  = s->_finished;
   deletable = s->_registry_events_in_flight == 0;
-  if (finished && deletable && --_awaiting_events == 0 && _sessions.empty()) {
+  if (finished && deletable && --_awaiting_events == 0 && _count == 0) {
     _empty.notify_all(); // the caller deletes s before its thread can be stopped (threads are joined)
   }
 }
@@ -93,7 +108,7 @@ void
 SessionRegistry::broadcast(int event)
 {
   std::lock_guard<std::mutex> guard(_mutex);
-  for (Session *s : _sessions) {
+  for (Session *s = _sessions; s != nullptr; s = s->_next) {
     ++s->_registry_events_in_flight;
     if (s->_home != nullptr) {
       s->_home->schedule_imm(s, event);
@@ -120,13 +135,13 @@ bool
 SessionRegistry::wait_until_empty(std::chrono::steady_clock::time_point deadline)
 {
   std::unique_lock<std::mutex> lock(_mutex);
-  return _empty.wait_until(lock, deadline, [this] { return _sessions.empty() && _awaiting_events == 0; });
+  return _empty.wait_until(lock, deadline, [this] { return _count == 0 && _awaiting_events == 0; });
 }
 
 size_t
 SessionRegistry::size() const
 {
   std::lock_guard<std::mutex> guard(_mutex);
-  return _sessions.size();
+  return _count;
 }
 } // namespace iocore_cli

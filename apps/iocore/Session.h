@@ -8,7 +8,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <unordered_set>
 
 namespace iocore_cli {
 /// Private event codes sent by the registry to a session (through the event system, so the session
@@ -40,9 +39,12 @@ private:
   /// The net thread the session was created on (its connections' thread): registry events are
   /// delivered there, so a session only ever runs on one thread.
   iocore::EThread *_home;
-  // Both guarded by the registry's mutex.
+  // All guarded by the registry's mutex. The registry is an intrusive list (no allocation per
+  // session): _prev/_next link the live sessions.
   int _registry_events_in_flight = 0;
   bool _finished                 = false;
+  Session *_prev                 = nullptr;
+  Session *_next                 = nullptr;
 };
 
 class SessionRegistry
@@ -74,7 +76,9 @@ private:
 
   mutable std::mutex _mutex;
   std::condition_variable _empty;
-  std::unordered_set<Session *> _sessions;
+  /// The live sessions (linked through Session::_prev/_next) and their number.
+  Session *_sessions = nullptr;
+  size_t _count      = 0;
   /// Finished sessions not deleted yet: registry events are still on their way to them.
   size_t _awaiting_events = 0;
   std::atomic<bool> _draining{false};

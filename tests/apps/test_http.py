@@ -1,10 +1,12 @@
 """`iocore http`: keep-alive, pipelining, HEAD, request bodies (Content-Length and chunked),
 HTTP/1.0 and Connection: close, 400 for malformed input, 431 for an oversized head, /metrics
 counters that add up, and a short wrk run without socket errors."""
+import email.utils
 import re
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -33,6 +35,9 @@ def test_keep_alive_serves_several_requests_on_one_connection(http_server):
         assert headers["content-length"] == str(len(BODY))
         assert headers["content-type"].startswith("text/plain")
         assert headers.get("connection", "") != "close"
+        # The head is formatted once per second per thread: its Date must still be today's form.
+        date = email.utils.parsedate_to_datetime(headers["date"])
+        assert date.tzinfo is not None and abs(time.time() - date.timestamp()) < 60
     s.close()
 
 
@@ -75,6 +80,7 @@ def test_http10_and_connection_close_are_honoured(http_server):
         s.sendall(request)
         status, headers, body = read_http_response(s)
         assert status == 200 and body == BODY.encode()
+        assert headers["connection"] == "close"
         assert recv_until_eof(s, timeout=5) == b""
         s.close()
     s = http_connect(http_server.addr("http"))
