@@ -7,10 +7,11 @@
 #include <cstddef>
 
 namespace iocore {
+/// A member is linked when it has a predecessor or is its list's head (IntrusiveList::in), so a
+/// link is two pointers: a VC carries six.
 template <class T> struct ListLink {
-  T *prev     = nullptr;
-  T *next     = nullptr;
-  bool linked = false;
+  T *prev = nullptr;
+  T *next = nullptr;
 };
 
 /// LinkOf::get(T*) returns the ListLink<T>& this list uses.
@@ -21,14 +22,13 @@ public:
   std::size_t size() const { return _size; }
   T *head() const { return _head; }
   static T *next(T *e) { return LinkOf::get(e).next; }
-  static bool in(T *e) { return LinkOf::get(e).linked; }
+  bool in(T *e) const { return LinkOf::get(e).prev != nullptr || _head == e; }
 
   void enqueue(T *e)
   {
     ListLink<T> &l = LinkOf::get(e);
     l.prev         = _tail;
     l.next         = nullptr;
-    l.linked       = true;
     if (_tail) {
       LinkOf::get(_tail).next = e;
     } else {
@@ -48,10 +48,10 @@ public:
 
   void remove(T *e)
   {
-    ListLink<T> &l = LinkOf::get(e);
-    if (!l.linked) {
+    if (!in(e)) {
       return;
     }
+    ListLink<T> &l = LinkOf::get(e);
     if (l.prev) {
       LinkOf::get(l.prev).next = l.next;
     } else {
