@@ -17,3 +17,4 @@
 #include "iocore/net/IpEndpoint.h"
 #include "iocore/net/NetProcessor.h"
 #include "iocore/net/NetVConnection.h"
+#include "iocore/tls/TLS.h"

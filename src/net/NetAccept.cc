@@ -243,6 +243,6 @@ AcceptGroup::cancel(Continuation *c)
 UnixNetVConnection *
 AcceptGroup::new_vc()
 {
-  return vc_factory ? vc_factory() : UnixNetVConnection::alloc();
+  return vc_factory ? vc_factory(*this) : UnixNetVConnection::alloc();
 }
 } // namespace iocore

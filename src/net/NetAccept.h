@@ -63,7 +63,7 @@ public:
   /// Dedicated mode: the one blocking socket all accept threads share (-1 in per-thread mode).
   int shared_fd = -1;
   /// Creates the VC for a new connection (SSLNetVConnection for TLS listeners).
-  UnixNetVConnection *(*vc_factory)() = nullptr;
+  UnixNetVConnection *(*vc_factory)(const AcceptGroup &) = nullptr;
   UnixNetVConnection *new_vc();
   /// True while an fd-shortage episode lasts (logged once per episode).
   std::atomic<bool> in_error_episode{false};

@@ -199,7 +199,8 @@ NetHandler::drain_enable_list(Direction d)
     UnixNetVConnection *nx = s.enable_next;
     s.enable_next          = nullptr;
     s.in_enabled_list.store(false, std::memory_order_release);
-    if (vc->closed.load(std::memory_order_acquire) || (s.enabled.load(std::memory_order_relaxed) && s.triggered)) {
+    if (vc->closed.load(std::memory_order_acquire) ||
+        (s.enabled.load(std::memory_order_relaxed) && (s.triggered || vc->handshake_pending))) {
       // A closed VC goes on the ready list too: the ready-list walk frees it.
       ready_list(d).in_or_enqueue(vc);
     }
@@ -229,6 +230,10 @@ NetHandler::run_ready(List &list, Direction d)
       if (vc->recursion == 0) {
         free_netvc(vc);
       }
+      continue;
+    }
+    if (vc->handshake_pending) {
+      vc->handshake_io(*this); // TLS: either direction's readiness may move the handshake on
       continue;
     }
     NetState &s = d == Direction::kRead ? vc->read : vc->write;
@@ -322,6 +327,7 @@ NetHandler::free_netvc(UnixNetVConnection *vc)
   stop_io(vc);
   stop_cop(vc);
   if (vc->fd >= 0) {
+    vc->before_socket_close();
     ::close(vc->fd);
     vc->fd = -1;
     net_counters().connections_currently_open.fetch_sub(1, std::memory_order_relaxed);

@@ -52,7 +52,7 @@ namespace {
     return r;
   }
 
-  UnixNetVConnection *alloc_plain_vc()
+  UnixNetVConnection *alloc_plain_vc(const AcceptGroup &)
   {
     return UnixNetVConnection::alloc();
   }
@@ -88,6 +88,9 @@ NetProcessor::accept_port(Action *accept_action)
   return group ? group->port : -1;
 }
 
+std::mutex UnixNetProcessor::_groups_mutex;
+std::vector<std::unique_ptr<AcceptGroup>> UnixNetProcessor::_groups;
+
 UnixNetProcessor::UnixNetProcessor()  = default;
 UnixNetProcessor::~UnixNetProcessor() = default;
 
@@ -115,7 +118,7 @@ UnixNetProcessor::start(int)
     _groups.clear();
   }
   eventProcessor.run_on_each_thread(ET_NET, [](EThread *t) { initialize_thread_for_net(t); });
-  eventProcessor.add_shutdown_hook([this]() {
+  eventProcessor.add_shutdown_hook([]() {
     std::lock_guard<std::mutex> guard(_groups_mutex);
     for (auto &g : _groups) {
       g->cancel();
@@ -133,7 +136,7 @@ UnixNetProcessor::accept(Continuation *cont, const AcceptOptions &opt)
 }
 
 Action *
-UnixNetProcessor::accept_internal(Continuation *cont, const AcceptOptions &opt, UnixNetVConnection *(*factory)())
+UnixNetProcessor::accept_internal(Continuation *cont, const AcceptOptions &opt, UnixNetVConnection *(*factory)(const AcceptGroup &))
 {
   if (!net_started()) {
     std::fprintf(stderr, "iocore: accept() before netProcessor.start()\n");

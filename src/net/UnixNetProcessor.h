@@ -27,13 +27,15 @@ protected:
   virtual UnixNetVConnection *allocate_vc();
   virtual bool is_tls() const { return false; }
   /// Accept with an explicit VC factory (used by the TLS processor).
-  Action *accept_internal(Continuation *cont, const AcceptOptions &opt, UnixNetVConnection *(*factory)());
+  Action *accept_internal(Continuation *cont, const AcceptOptions &opt, UnixNetVConnection *(*factory)(const AcceptGroup &));
   /// connect_re on a VC allocated by the caller.
   Action *connect_vc(Continuation *cont, UnixNetVConnection *vc, const sockaddr *addr, const NetVCOptions *opt);
 
 private:
-  std::mutex _groups_mutex;
-  std::vector<std::unique_ptr<AcceptGroup>> _groups;
+  // The listeners of every UnixNetProcessor (netProcessor and sslNetProcessor share the threads, so
+  // the one shutdown hook must stop them all).
+  static std::mutex _groups_mutex;
+  static std::vector<std::unique_ptr<AcceptGroup>> _groups;
 };
 
 /// Whether netProcessor.start() has installed NetHandlers on the current event threads.

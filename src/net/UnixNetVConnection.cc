@@ -258,7 +258,7 @@ UnixNetVConnection::set_enabled(NetState &s)
 void
 UnixNetVConnection::reenable_with_nh_locked(NetState &s)
 {
-  if (s.triggered) {
+  if (s.triggered || handshake_pending) {
     nh->ready_list(s.dir).in_or_enqueue(this);
   } else {
     nh->ready_list(s.dir).remove(this);
@@ -310,6 +310,10 @@ UnixNetVConnection::reenable_re(VIO *vio)
     return;
   }
   set_enabled(s);
+  if (handshake_pending) {
+    nh->ready_list(s.dir).in_or_enqueue(this); // the handshake runs in the NetHandler's pass
+    return;
+  }
   if (!s.triggered) {
     nh->ready_list(s.dir).remove(this);
     return;
@@ -552,6 +556,10 @@ UnixNetVConnection::read_from_net(NetHandler &h)
 void
 UnixNetVConnection::write_to_net_io(NetHandler &h)
 {
+  if (handshake_pending) {
+    handshake_io(h); // seed: the TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
+    return;
+  }
   NetState &s = write;
   MutexTryLock lock(s.vio.mutex, thread);
   if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
@@ -1106,7 +1114,7 @@ UnixNetVConnection::migrateToCurrentThread(Continuation *c, EThread *t)
   }
   fd = -1;
 
-  UnixNetVConnection *nvc = alloc();
+  UnixNetVConnection *nvc = alloc_same_kind();
   nvc->options            = options;
   nvc->remote_addr        = remote_addr;
   nvc->local_addr         = local_addr;
@@ -1123,6 +1131,7 @@ UnixNetVConnection::migrateToCurrentThread(Continuation *c, EThread *t)
     do_io_close();
     return nullptr;
   }
+  move_kind_state_to(nvc);
   do_io_close();
   return nvc;
 }

@@ -126,14 +126,18 @@ public:
   virtual int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs);
 
   // --- TLS extension points (plain TCP defaults) ---------------------------------------------------
-  virtual bool is_handshake_complete() const { return true; }
-  /// Drive the TLS handshake one step; plain TCP has none.
-  virtual int handshake_step(int event, int &err)
-  {
-    (void)event;
-    (void)err;
-    return EVENT_ERROR;
-  }
+  /// Whether the connection may carry the user's data (TLS: the handshake is done).
+  bool is_handshake_complete() const { return !handshake_pending; }
+  /// While handshake_pending, the NetHandler calls this instead of the read and write steps on any
+  /// readiness of either direction, and reenables queue the VC whatever its triggered flags: the
+  /// handshake needs both directions whichever one the user enabled.
+  virtual void handshake_io(NetHandler &nh) { (void)nh; }
+  /// Called on the owner thread just before the socket is closed (TLS: send close_notify).
+  virtual void before_socket_close() {}
+  /// For migrateToCurrentThread: a new VC of the same kind, and the hand-over of the per-kind state
+  /// (TLS: the SSL object) once the new VC owns the socket.
+  virtual UnixNetVConnection *alloc_same_kind() { return alloc(); }
+  virtual void move_kind_state_to(UnixNetVConnection *nvc) { (void)nvc; }
 
   // --- State ---------------------------------------------------------------------------------------
   NetState read{Direction::kRead};
@@ -154,8 +158,10 @@ public:
   /// at the urgent mark). Reads then go on until EAGAIN, as in ATS. Owner only. The shortcut also
   /// assumes a stream that only stops short when empty: an AF_UNIX socket given to populate() that
   /// carries credentials or descriptors can stop at a message boundary, which iocore never uses.
-  bool read_until_eagain     = false;
-  bool is_outbound           = false;
+  bool read_until_eagain = false;
+  bool is_outbound       = false;
+  /// TLS handshake still to do (never set for plain TCP). Owner thread only.
+  bool handshake_pending     = false;
   bool accepted_callback_due = false;
   NetHandler *nh             = nullptr;
   /// The accept or connect continuation to call back.

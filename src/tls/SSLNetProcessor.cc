@@ -1,8 +1,12 @@
-// sslNetProcessor: the TLS NetProcessor. TLS (SSLNetVConnection over OpenSSL) is a later milestone;
-// until it lands every accept or connect through this processor fails loudly and immediately
-// (errno / NET_EVENT_OPEN_FAILED with -EPROTONOSUPPORT) rather than silently speaking plain TCP.
+// sslNetProcessor: the TLS NetProcessor. Listening and connecting are netProcessor's (same threads,
+// same NetHandlers); the connections are SSLNetVConnections. accept() needs
+// AcceptOptions::tls_context; connect_re() checks the client options before anything starts.
 #include "iocore/eventsystem/Continuation.h"
 #include "iocore/net/NetProcessor.h"
+
+#include "net/UnixNetProcessor.h"
+#include "tls/SSLNetVConnection.h"
+#include "tls/TLSContext.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -10,24 +14,47 @@
 
 namespace iocore {
 namespace {
-  class SSLNetProcessor final : public NetProcessor
+  class SSLNetProcessor final : public UnixNetProcessor
   {
   public:
-    Action *accept(Continuation *, const AcceptOptions &) override
+    Action *accept(Continuation *cont, const AcceptOptions &opt) override
     {
-      std::fprintf(stderr, "iocore: TLS is not implemented yet: sslNetProcessor.accept() refused\n");
-      errno = EPROTONOSUPPORT;
-      return nullptr;
+      if (!opt.tls_context) {
+        std::fprintf(stderr, "iocore: sslNetProcessor.accept() needs AcceptOptions::tls_context (see iocore/tls/TLS.h)\n");
+        errno = EINVAL;
+        return nullptr;
+      }
+      return accept_internal(cont, opt, &SSLNetVConnection::alloc_for_accept);
     }
 
-    Action *connect_re(Continuation *cont, const sockaddr *, const NetVCOptions *) override
+    Action *connect_re(Continuation *cont, const sockaddr *addr, const NetVCOptions *opt) override
     {
-      MutexLock lock(cont->mutex, nullptr);
-      cont->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(-EPROTONOSUPPORT)));
-      return ACTION_RESULT_DONE;
+      NetVCOptions defaults;
+      const NetVCOptions &o = opt ? *opt : defaults;
+      std::string error, wire;
+      SSL_CTX *ctx = nullptr;
+      if (!alpn_to_wire(o.alpn_protocols, wire)) {
+        error = "TLS: invalid ALPN protocol list '" + o.alpn_protocols + "'";
+      } else {
+        ctx = client_ssl_ctx(o.verify_peer, o.ca_file, &error);
+      }
+      if (ctx == nullptr) {
+        std::fprintf(stderr, "iocore: sslNetProcessor.connect_re: %s\n", error.c_str());
+        MutexLock lock(cont->mutex, nullptr);
+        cont->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(-ENET_SSL_FAILED)));
+        return ACTION_RESULT_DONE;
+      }
+      SSLNetVConnection *vc = SSLNetVConnection::alloc();
+      vc->client_ctx        = ctx;
+      return connect_vc(cont, vc, addr, opt);
     }
 
-    int start(int) override { return 0; }
+    /// The net threads are netProcessor's: starting either starts both.
+    int start(int n) override { return netProcessor.start(n); }
+
+  protected:
+    UnixNetVConnection *allocate_vc() override { return SSLNetVConnection::alloc(); }
+    bool is_tls() const override { return true; }
   };
 
   SSLNetProcessor g_ssl_net_processor;

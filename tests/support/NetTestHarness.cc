@@ -304,12 +304,12 @@ TestAcceptor::accept_event(int event, void *data)
 }
 
 int
-TestAcceptor::listen(NetProcessor::AcceptOptions opt)
+TestAcceptor::listen(NetProcessor::AcceptOptions opt, NetProcessor &processor)
 {
   if (!opt.local_ip.is_valid()) {
     opt.local_ip = IpEndpoint::loopback(opt.ip_family);
   }
-  action = netProcessor.accept(this, opt);
+  action = processor.accept(this, opt);
   return NetProcessor::accept_port(action);
 }
 

@@ -101,8 +101,9 @@ public:
   using OnAccept = std::function<void(NetVConnection *)>;
   explicit TestAcceptor(OnAccept on_accept, bool serialised = true);
   int accept_event(int event, void *data);
-  /// Start listening on 127.0.0.1 with the given options (port 0 unless set). Returns the port.
-  int listen(NetProcessor::AcceptOptions opt = {});
+  /// Start listening on 127.0.0.1 with the given options (port 0 unless set) through `processor`
+  /// (sslNetProcessor for TLS). Returns the port.
+  int listen(NetProcessor::AcceptOptions opt = {}, NetProcessor &processor = netProcessor);
   void stop();
   EventWaiter accepted;
   Action *action = nullptr;

@@ -9,8 +9,11 @@
 #include "iocore/net/NetVConnection.h"
 
 #include <cstdint>
+#include <memory>
 
 namespace iocore {
+class TLSServerContext;
+
 class NetProcessor
 {
 public:
@@ -27,9 +30,9 @@ public:
     uint32_t sockopt_flags = 0;
     bool defer_accept      = false; ///< TCP_DEFER_ACCEPT
     int backlog            = 1024;
-    /// Not in ATS: the TLS context for sslNetProcessor.accept (see iocore/tls/TLS.h); ignored by
-    /// netProcessor.
-    void *tls_context = nullptr;
+    /// Not in ATS: the certificates and settings sslNetProcessor.accept() serves (required there;
+    /// see iocore/tls/TLS.h). Ignored by netProcessor.
+    std::shared_ptr<const TLSServerContext> tls_context;
   };
 
   virtual ~NetProcessor() = default;

@@ -1,0 +1,485 @@
+// TLS through sslNetProcessor: real OpenSSL on both ends over loopback, certificates made by a
+// throw-away CA per test. Handshake in the NetHandler's pass, plaintext VIOs, close_notify half-close,
+// SNI certificate choice, ALPN, peer verification (name, address, CA), handshake failures and the
+// handshake timeout, configuration errors.
+#include "iocore/iocore.h"
+
+#include "support/NetTestHarness.h"
+#include "support/TestCerts.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+using namespace iocore;
+using namespace iocore::test;
+
+namespace {
+std::shared_ptr<const TLSServerContext>
+make_server(const std::vector<TestPKI::Leaf> &leaves, const std::string &alpn = "",
+            ink_hrtime handshake_timeout = HRTIME_SECONDS(30))
+{
+  TLSServerConfig cfg;
+  for (const auto &l : leaves) {
+    cfg.certificates.push_back({l.cert_file, l.key_file, {}});
+  }
+  cfg.alpn_protocols    = alpn;
+  cfg.handshake_timeout = handshake_timeout;
+  std::string error;
+  auto ctx = TLSServerContext::create(cfg, &error);
+  EXPECT_TRUE(ctx) << error;
+  return ctx;
+}
+
+/// A VCTester that also records what tls_info() says (in each call-back, on the VC's thread) and
+/// the inactivity timeout the VC reports once data flows.
+class InfoTester : public VCTester
+{
+public:
+  explicit InfoTester(VCTestSpec s) : VCTester(s) { set_handler(&InfoTester::on_event); }
+
+  int on_event(int event, void *data)
+  {
+    if (event != NET_EVENT_OPEN && event != NET_EVENT_OPEN_FAILED && vc != nullptr) {
+      std::lock_guard<std::mutex> g(_m);
+      _info = tls_info(vc);
+      if (event == VC_EVENT_READ_READY || event == VC_EVENT_READ_COMPLETE) {
+        _timeout_with_data = vc->get_inactivity_timeout();
+      }
+    }
+    return handle(event, data);
+  }
+  std::optional<TLSInfo> info() const
+  {
+    std::lock_guard<std::mutex> g(_m);
+    return _info;
+  }
+  ink_hrtime timeout_with_data() const
+  {
+    std::lock_guard<std::mutex> g(_m);
+    return _timeout_with_data;
+  }
+
+private:
+  mutable std::mutex _m;
+  std::optional<TLSInfo> _info;
+  ink_hrtime _timeout_with_data = -1;
+};
+
+int
+listen_tls(TestAcceptor &acceptor, std::shared_ptr<const TLSServerContext> ctx)
+{
+  NetProcessor::AcceptOptions opt;
+  opt.tls_context = std::move(ctx);
+  return acceptor.listen(opt, sslNetProcessor);
+}
+
+void
+connect_tls(VCTester &client, int port, const NetVCOptions &opt)
+{
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(port));
+  MutexLock lock(client.mutex, nullptr);
+  sslNetProcessor.connect_re(&client, &ep.sa, &opt);
+}
+
+NetVCOptions
+client_options(const TestPKI &pki, const std::string &sni, const std::string &alpn = "")
+{
+  NetVCOptions o;
+  o.sni_servername = sni;
+  o.alpn_protocols = alpn;
+  o.ca_file        = pki.ca_file();
+  o.verify_peer    = true;
+  return o;
+}
+
+VCTestSpec
+spec(int64_t write_bytes, uint8_t write_seed, uint8_t read_seed)
+{
+  VCTestSpec s;
+  s.write_bytes = write_bytes;
+  s.write_seed  = write_seed;
+  s.read_seed   = read_seed;
+  return s;
+}
+
+/// One client and one server exchanging data; both InfoTesters.
+struct Exchange {
+  Exchange(VCTestSpec client_spec, VCTestSpec server_spec)
+      : client(client_spec), server(server_spec), acceptor([this](NetVConnection *vc) { server.start(vc); })
+  {
+  }
+  InfoTester client;
+  InfoTester server;
+  TestAcceptor acceptor;
+};
+
+std::string
+events_of(const VCTester &t)
+{
+  return ::testing::PrintToString(t.events());
+}
+} // namespace
+
+TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  // Unequal sizes: the client half-closes (close_notify + FIN) long before the server is done, and
+  // the server must still be able to write after it has seen the client's close_notify.
+  Exchange x(spec(64 * 1024, 1, 2), spec(4 * 1024 * 1024, 2, 1));
+  int port = listen_tls(x.acceptor, make_server({leaf}));
+  ASSERT_GT(port, 0);
+  connect_tls(x.client, port, client_options(pki, "localhost"));
+
+  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  EXPECT_FALSE(x.client.data_mismatch);
+  EXPECT_FALSE(x.server.data_mismatch);
+  EXPECT_EQ(x.server.bytes_read.load(), 64 * 1024);
+  EXPECT_EQ(x.client.bytes_read.load(), 4 * 1024 * 1024);
+  EXPECT_EQ(x.client.read_terminal.load(), VC_EVENT_EOS);
+  EXPECT_EQ(x.server.read_terminal.load(), VC_EVENT_EOS);
+  EXPECT_EQ(x.client.write_terminal.load(), VC_EVENT_WRITE_COMPLETE);
+  EXPECT_EQ(x.server.write_terminal.load(), VC_EVENT_WRITE_COMPLETE);
+  EXPECT_FALSE(x.client.events_after_close);
+  auto ci = x.client.info();
+  ASSERT_TRUE(ci.has_value());
+  EXPECT_TRUE(ci->handshake_complete);
+  EXPECT_EQ(ci->version, "TLSv1.3");
+  EXPECT_FALSE(ci->cipher.empty());
+  EXPECT_EQ(ci->server_name, "localhost");
+  EXPECT_TRUE(ci->error.empty()) << ci->error;
+}
+
+TEST(TLS, NoEventReachesTheUserBeforeTheHandshakeIsDone)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  Exchange x(spec(1000, 1, 2), spec(1000, 2, 1));
+  int port = listen_tls(x.acceptor, make_server({leaf}));
+  connect_tls(x.client, port, client_options(pki, "localhost"));
+  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  // 1000 bytes queued before the handshake: the write VIO sees only WRITE_COMPLETE (no WRITE_READY
+  // while the handshake runs, none after: all of nbytes was buffered).
+  std::vector<int> ev = x.client.events();
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev.front(), NET_EVENT_OPEN);
+  for (int e : ev) {
+    EXPECT_NE(e, VC_EVENT_WRITE_READY) << events_of(x.client);
+    EXPECT_NE(e, VC_EVENT_ERROR) << events_of(x.client);
+  }
+  EXPECT_EQ(x.server.bytes_read.load(), 1000);
+  EXPECT_EQ(x.client.bytes_read.load(), 1000);
+}
+
+TEST(TLS, SniChoosesTheCertificateAndAlpnTheServersPreference)
+{
+  TestPKI pki;
+  auto a = pki.issue("a.test", {"DNS:a.test"});
+  auto b = pki.issue("b.test", {"DNS:b.test", "DNS:*.wild.test"});
+  NetEnvironment env;
+  auto ctx = make_server({a, b}, "h2,http/1.1");
+  for (std::string name : {"b.test", "B.Test", "x.wild.test", "a.test"}) {
+    SCOPED_TRACE(name);
+    // Verification against the name passes only if the certificate for that name was served.
+    Exchange x(spec(100, 1, 2), spec(100, 2, 1));
+    int port = listen_tls(x.acceptor, ctx);
+    connect_tls(x.client, port, client_options(pki, name, "http/1.1,h2"));
+    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+    EXPECT_EQ(x.client.bytes_read.load(), 100) << events_of(x.client) << " lerrno " << x.client.lerrno;
+    auto ci = x.client.info();
+    auto si = x.server.info();
+    ASSERT_TRUE(ci && si);
+    EXPECT_EQ(ci->alpn, "h2");
+    EXPECT_EQ(si->alpn, "h2");
+    EXPECT_EQ(si->server_name, name);
+    x.acceptor.stop();
+  }
+}
+
+TEST(TLS, AlpnWithNothingInCommonGoesOnWithoutAProtocol)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  Exchange x(spec(10, 1, 2), spec(10, 2, 1));
+  int port = listen_tls(x.acceptor, make_server({leaf}, "h2"));
+  connect_tls(x.client, port, client_options(pki, "localhost", "spdy/3"));
+  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  EXPECT_EQ(x.client.bytes_read.load(), 10);
+  ASSERT_TRUE(x.client.info());
+  EXPECT_EQ(x.client.info()->alpn, "");
+}
+
+TEST(TLS, ClientRefusesACertificateItCannotVerify)
+{
+  TestPKI pki;
+  TestPKI other;
+  auto leaf = pki.issue("localhost", {"DNS:localhost", "IP:127.0.0.1"});
+  NetEnvironment env;
+  auto ctx = make_server({leaf});
+  struct Case {
+    const char *what;
+    NetVCOptions opt;
+    const char *error_part;
+  };
+  NetVCOptions unknown_ca = client_options(other, "localhost");
+  NetVCOptions wrong_name = client_options(pki, "elsewhere.test");
+  for (const Case &c :
+       {Case{"unknown CA", unknown_ca, "certificate verify failed"}, Case{"wrong name", wrong_name, "certificate verify failed"}}) {
+    SCOPED_TRACE(c.what);
+    Exchange x(spec(100, 1, 2), spec(100, 2, 1));
+    int port = listen_tls(x.acceptor, ctx);
+    connect_tls(x.client, port, c.opt);
+    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+    EXPECT_EQ(x.client.read_terminal.load(), VC_EVENT_ERROR) << events_of(x.client);
+    EXPECT_EQ(x.client.lerrno.load(), ENET_SSL_FAILED);
+    EXPECT_EQ(x.client.bytes_read.load(), 0);
+    auto ci = x.client.info();
+    ASSERT_TRUE(ci);
+    EXPECT_FALSE(ci->handshake_complete);
+    EXPECT_NE(ci->error.find(c.error_part), std::string::npos) << ci->error;
+    // The server sees the client's alert as a failed handshake (or the close as the end).
+    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+    EXPECT_EQ(x.server.bytes_read.load(), 0);
+    x.acceptor.stop();
+  }
+}
+
+TEST(TLS, WithoutSniTheCertificateMustNameTheAddress)
+{
+  TestPKI pki;
+  auto with_ip    = pki.issue("localhost", {"DNS:localhost", "IP:127.0.0.1"});
+  auto without_ip = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  for (bool has_ip : {true, false}) {
+    SCOPED_TRACE(has_ip ? "certificate names 127.0.0.1" : "certificate without the address");
+    Exchange x(spec(10, 1, 2), spec(10, 2, 1));
+    int port = listen_tls(x.acceptor, make_server({has_ip ? with_ip : without_ip}));
+    connect_tls(x.client, port, client_options(pki, ""));
+    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+    if (has_ip) {
+      EXPECT_EQ(x.client.bytes_read.load(), 10) << events_of(x.client);
+    } else {
+      EXPECT_EQ(x.client.lerrno.load(), ENET_SSL_FAILED) << events_of(x.client);
+    }
+    x.acceptor.stop();
+  }
+}
+
+TEST(TLS, VerificationCanBeTurnedOff)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  Exchange x(spec(10, 1, 2), spec(10, 2, 1));
+  int port         = listen_tls(x.acceptor, make_server({leaf}));
+  NetVCOptions opt = client_options(pki, "not-the-name.test");
+  opt.verify_peer  = false;
+  opt.ca_file      = "/nonexistent/ca.pem"; // not even read when nothing is verified
+  connect_tls(x.client, port, opt);
+  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  EXPECT_EQ(x.client.bytes_read.load(), 10) << events_of(x.client);
+}
+
+TEST(TLS, PlainTextFromAClientIsAHandshakeErrorAndTheConnectionCloses)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  VCTestSpec s = spec(0, 2, 1);
+  InfoTester server(s);
+  TestAcceptor acceptor([&](NetVConnection *vc) { server.start(vc); });
+  int port  = listen_tls(acceptor, make_server({leaf}));
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->send_all("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  ASSERT_TRUE(server.wait_done()) << events_of(server);
+  EXPECT_EQ(server.read_terminal.load(), VC_EVENT_ERROR);
+  EXPECT_EQ(server.lerrno.load(), ENET_SSL_FAILED);
+  EXPECT_EQ(server.bytes_read.load(), 0);
+  ASSERT_TRUE(server.info());
+  EXPECT_FALSE(server.info()->error.empty());
+  EXPECT_TRUE(peer->wait_closed());
+}
+
+TEST(TLS, SilentClientRunsIntoTheHandshakeTimeout)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  InfoTester server(spec(0, 2, 1));
+  TestAcceptor acceptor([&](NetVConnection *vc) {
+    vc->set_inactivity_timeout(HRTIME_SECONDS(3600)); // the handshake timeout takes precedence
+    server.start(vc);
+  });
+  int port   = listen_tls(acceptor, make_server({leaf}, "", HRTIME_MSECONDS(500)));
+  auto start = std::chrono::steady_clock::now();
+  auto peer  = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(server.wait_done()) << events_of(server);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(server.read_terminal.load(), VC_EVENT_INACTIVITY_TIMEOUT) << events_of(server);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(500));
+  EXPECT_TRUE(peer->wait_closed());
+}
+
+TEST(TLS, TheConnectionsOwnInactivityTimeoutReturnsAfterTheHandshake)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  Exchange x(spec(100, 1, 2), spec(100, 2, 1));
+  TestAcceptor acceptor([&](NetVConnection *vc) {
+    vc->set_inactivity_timeout(HRTIME_SECONDS(77));
+    x.server.start(vc);
+  });
+  int port = listen_tls(acceptor, make_server({leaf}, "", HRTIME_SECONDS(5)));
+  connect_tls(x.client, port, client_options(pki, "localhost"));
+  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  EXPECT_EQ(x.server.timeout_with_data(), HRTIME_SECONDS(77));
+}
+
+TEST(TLS, BulkTransferThroughSmallBuffersKeepsEveryByte)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  VCTestSpec cs   = spec(8 * 1024 * 1024, 1, 2);
+  VCTestSpec ss   = spec(8 * 1024 * 1024, 2, 1);
+  cs.buffer_index = BUFFER_SIZE_INDEX_4K;
+  ss.buffer_index = BUFFER_SIZE_INDEX_4K;
+  cs.write_chunk  = 1000; // many small WRITE_READY top-ups: SSL_write retries with the socket full
+  Exchange x(cs, ss);
+  int port = listen_tls(x.acceptor, make_server({leaf}));
+  connect_tls(x.client, port, client_options(pki, "localhost"));
+  ASSERT_TRUE(x.client.wait_done(std::chrono::seconds(60))) << events_of(x.client);
+  ASSERT_TRUE(x.server.wait_done(std::chrono::seconds(60))) << events_of(x.server);
+  EXPECT_FALSE(x.client.data_mismatch);
+  EXPECT_FALSE(x.server.data_mismatch);
+  EXPECT_EQ(x.client.bytes_read.load(), 8 * 1024 * 1024);
+  EXPECT_EQ(x.server.bytes_read.load(), 8 * 1024 * 1024);
+}
+
+TEST(TLS, ManyConcurrentConnectionsOnTwoThreads)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env(2);
+  constexpr int kConns = 40;
+  std::vector<std::unique_ptr<VCTester>> servers;
+  std::mutex servers_mutex;
+  TestAcceptor acceptor(
+      [&](NetVConnection *vc) {
+        std::lock_guard<std::mutex> g(servers_mutex);
+        servers.push_back(std::make_unique<VCTester>(spec(64 * 1024, 2, 1)));
+        servers.back()->start(vc);
+      },
+      /*serialised=*/false);
+  int port = listen_tls(acceptor, make_server({leaf}));
+  std::vector<std::unique_ptr<VCTester>> clients;
+  for (int i = 0; i < kConns; ++i) {
+    clients.push_back(std::make_unique<VCTester>(spec(64 * 1024, 1, 2)));
+    connect_tls(*clients.back(), port, client_options(pki, "localhost"));
+  }
+  for (auto &c : clients) {
+    ASSERT_TRUE(c->wait_done(std::chrono::seconds(60))) << events_of(*c);
+    EXPECT_FALSE(c->data_mismatch);
+    EXPECT_EQ(c->bytes_read.load(), 64 * 1024) << events_of(*c);
+  }
+  ASSERT_TRUE(acceptor.accepted.wait_for(kConns));
+  std::lock_guard<std::mutex> g(servers_mutex);
+  for (auto &s : servers) {
+    ASSERT_TRUE(s->wait_done(std::chrono::seconds(60))) << events_of(*s);
+    EXPECT_EQ(s->bytes_read.load(), 64 * 1024);
+  }
+}
+
+TEST(TLSConfig, BadConfigurationsAreRefusedWithTheReason)
+{
+  TestPKI pki;
+  auto a = pki.issue("a.test", {"DNS:a.test"});
+  auto b = pki.issue("b.test", {"DNS:b.test"});
+  struct Case {
+    const char *what;
+    TLSServerConfig cfg;
+    const char *error_part;
+  };
+  auto config = [](std::string cert, std::string key, std::string alpn = "", std::string ciphers = "") {
+    TLSServerConfig c;
+    c.certificates.push_back({std::move(cert), std::move(key), {}});
+    c.alpn_protocols = std::move(alpn);
+    c.ciphers        = std::move(ciphers);
+    return c;
+  };
+  std::vector<Case> cases = {
+      {"no certificate", TLSServerConfig{}, "no certificate"},
+      {"missing file", config("/nonexistent/cert.pem", a.key_file), "/nonexistent/cert.pem"},
+      {"missing key", config(a.cert_file, "/nonexistent/key.pem"), "/nonexistent/key.pem"},
+      {"key of another certificate", config(a.cert_file, b.key_file), "does not match"},
+      {"bad ALPN list", config(a.cert_file, a.key_file, "h2,,http/1.1"), "ALPN"},
+      {"bad cipher list", config(a.cert_file, a.key_file, "", "NOT-A-CIPHER"), "cipher"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string error;
+    EXPECT_EQ(TLSServerContext::create(c.cfg, &error), nullptr);
+    EXPECT_NE(error.find(c.error_part), std::string::npos) << error;
+  }
+  std::string error;
+  EXPECT_NE(TLSServerContext::create(config(a.cert_file, a.key_file, "h2"), &error), nullptr) << error;
+}
+
+TEST(TLSConfig, ProcessorRefusesWhatItCannotUse)
+{
+  NetEnvironment env;
+  TestAcceptor acceptor([](NetVConnection *vc) { vc->do_io_close(); });
+  errno = 0;
+  NetProcessor::AcceptOptions opt; // no tls_context
+  opt.local_ip = IpEndpoint::loopback(AF_INET);
+  EXPECT_EQ(sslNetProcessor.accept(&acceptor, opt), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+
+  VCTester client(spec(10, 1, 2));
+  NetVCOptions o;
+  o.ca_file = "/nonexistent/ca.pem";
+  connect_tls(client, unused_port(), o);
+  ASSERT_TRUE(client.wait_done());
+  EXPECT_EQ(client.read_terminal.load(), NET_EVENT_OPEN_FAILED);
+  EXPECT_EQ(client.lerrno.load(), ENET_SSL_FAILED);
+
+  VCTester bad_alpn(spec(10, 1, 2));
+  NetVCOptions o2;
+  o2.verify_peer    = false;
+  o2.alpn_protocols = ",";
+  connect_tls(bad_alpn, unused_port(), o2);
+  ASSERT_TRUE(bad_alpn.wait_done());
+  EXPECT_EQ(bad_alpn.read_terminal.load(), NET_EVENT_OPEN_FAILED);
+}
+
+TEST(TLSConfig, PlainConnectionsHaveNoTLSInfo)
+{
+  NetEnvironment env;
+  std::optional<TLSInfo> seen = TLSInfo{};
+  TestAcceptor acceptor([&](NetVConnection *vc) {
+    seen = tls_info(vc); // before accepted.notify(), which the test thread waits for
+    vc->do_io_close();
+  });
+  int port  = acceptor.listen();
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(acceptor.accepted.wait_for(1));
+  EXPECT_FALSE(seen.has_value());
+}
