@@ -2,6 +2,8 @@
 // with a flush per line (the log is for humans and tests, not the hot path; leave it off to bench).
 #include "AccessLog.h"
 
+#include <iocore/tls/TLS.h>
+
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -114,6 +116,9 @@ close_access_log()
 std::string
 errno_name(int err)
 {
+  if (err == iocore::ENET_SSL_FAILED) {
+    return "ETLS"; // a TLS handshake or record failure (the library's lerrno, not an OS errno)
+  }
   const char *name = ::strerrorname_np(err);
   return name ? name : "errno_" + std::to_string(err);
 }

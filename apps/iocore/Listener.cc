@@ -14,15 +14,17 @@ Listener::Listener(std::string name, Factory factory) : Continuation(), _name(st
 }
 
 bool
-Listener::start(const IpEndpoint &addr, std::string &error)
+Listener::start(const IpEndpoint &addr, std::string &error, std::shared_ptr<const TLSServerContext> tls)
 {
   NetProcessor::AcceptOptions opt;
-  opt.local_ip      = addr;
-  opt.local_port    = addr.port();
-  opt.ip_family     = addr.family();
-  opt.sockopt_flags = SOCK_OPT_NO_DELAY;
-  errno             = 0;
-  _accept           = netProcessor.accept(this, opt);
+  opt.local_ip            = addr;
+  opt.local_port          = addr.port();
+  opt.ip_family           = addr.family();
+  opt.sockopt_flags       = SOCK_OPT_NO_DELAY;
+  NetProcessor &processor = tls ? sslNetProcessor : netProcessor;
+  opt.tls_context         = std::move(tls);
+  errno                   = 0;
+  _accept                 = processor.accept(this, opt);
   if (_accept == nullptr || _accept == ACTION_IO_ERROR) {
     int err = errno;
     error   = "cannot listen on " + addr.to_string() + " (" + _name + "): " + (err ? std::strerror(err) : "unknown error");

@@ -8,6 +8,7 @@
 #include <iocore/iocore.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace iocore_cli {
@@ -19,8 +20,9 @@ public:
 
   Listener(std::string name, Factory factory);
 
-  /// Start listening on addr. False with a message naming the address and the OS error.
-  bool start(const iocore::IpEndpoint &addr, std::string &error);
+  /// Start listening on addr, speaking TLS with `tls` when given. False with a message naming the
+  /// address and the OS error.
+  bool start(const iocore::IpEndpoint &addr, std::string &error, std::shared_ptr<const iocore::TLSServerContext> tls = nullptr);
   /// The address actually bound (the real port when asked for port 0).
   const iocore::IpEndpoint &bound() const { return _bound; }
   const std::string &name() const { return _name; }

@@ -31,6 +31,18 @@ namespace {
   /// Applies a flag's value; returns an error message (without the "iocore: " prefix) or "".
   using Apply = std::function<std::string(ParseState &, std::string_view)>;
 
+  /// A flag whose value is a file name (checked when the program starts, not here).
+  Apply file_flag(std::string_view flag, std::function<void(Options &, std::string)> set)
+  {
+    return [flag, set = std::move(set)](ParseState &st, std::string_view v) -> std::string {
+      if (v.empty()) {
+        return std::string(flag) + ": expected a file name";
+      }
+      set(st.options, std::string(v));
+      return {};
+    };
+  }
+
   struct Flag {
     std::string_view name;
     unsigned modes;
@@ -136,6 +148,28 @@ namespace {
            st.options.common.access_log = std::string(v);
            return {};
          }},
+        {"--tls-cert", kProxyOnly | kHttpOnly | kEchoOnly,
+         file_flag("--tls-cert", [](Options &o, std::string f) { o.common.tls_cert = std::move(f); })},
+        {"--tls-key", kProxyOnly | kHttpOnly | kEchoOnly,
+         file_flag("--tls-key", [](Options &o, std::string f) { o.common.tls_key = std::move(f); })},
+        {"--upstream-tls", kProxyOnly,
+         [](ParseState &st, std::string_view v) -> std::string {
+           if (v != "verify" && v != "insecure") {
+             return "--upstream-tls: expected verify or insecure, got " + quoted(v);
+           }
+           st.options.proxy.upstream_tls = std::string(v);
+           return {};
+         }},
+        {"--upstream-ca", kProxyOnly,
+         file_flag("--upstream-ca", [](Options &o, std::string f) { o.proxy.upstream_ca = std::move(f); })},
+        {"--upstream-sni", kProxyOnly,
+         [](ParseState &st, std::string_view v) -> std::string {
+           if (v.empty() || v.size() > 253 || v.find_first_of(" /:") != std::string_view::npos) {
+             return "--upstream-sni: expected a host name, got " + quoted(v);
+           }
+           st.options.proxy.upstream_sni = std::string(v);
+           return {};
+         }},
         {"--drain-timeout", kAllModes,
          seconds_flag("--drain-timeout", true, [](Options &o, iocore::ink_hrtime t) { o.common.drain_timeout = t; })},
         {"--upstream", kProxyOnly,
@@ -227,6 +261,15 @@ namespace {
     if (st.saw_body && st.saw_body_size) {
       return "--body and --body-size are mutually exclusive";
     }
+    if (o.common.tls_key && !o.common.tls_cert) {
+      return "--tls-key needs --tls-cert";
+    }
+    if (!o.proxy.upstream_tls && (!o.proxy.upstream_ca.empty() || !o.proxy.upstream_sni.empty())) {
+      return std::string(o.proxy.upstream_ca.empty() ? "--upstream-sni" : "--upstream-ca") + " needs --upstream-tls";
+    }
+    if (o.proxy.upstream_tls == "insecure" && !o.proxy.upstream_ca.empty()) {
+      return "--upstream-ca has no use with --upstream-tls insecure";
+    }
     return {};
   }
 } // namespace
@@ -309,7 +352,9 @@ usage(std::optional<Mode> mode)
                               "  --stats HOST:PORT         Prometheus metrics at GET /metrics\n"
                               "  --log-level LEVEL         error, warn, info (default) or debug\n"
                               "  --access-log FILE|-       one line per connection\n"
-                              "  --drain-timeout SEC       on SIGTERM/SIGINT, time open connections get (default 10)\n";
+                              "  --drain-timeout SEC       on SIGTERM/SIGINT, time open connections get (default 10)\n"
+                              "  --tls-cert FILE           serve TLS with this certificate (PEM; chain after it)\n"
+                              "  --tls-key FILE            its private key (default: in the --tls-cert file)\n";
   if (!mode) {
     return std::string("Usage:\n"
                        "  iocore proxy --listen HOST:PORT --upstream HOST:PORT[,HOST:PORT...] [options]\n"
@@ -327,7 +372,11 @@ usage(std::optional<Mode> mode)
                        "Proxy options:\n"
                        "  --connect-timeout SEC     per upstream attempt (default 5)\n"
                        "  --buffer-size BYTES       buffered per direction (default 32768; K/M suffixes)\n"
-                       "  --retries N               other upstreams tried on connect failure (default: each once)\n\n") +
+                       "  --retries N               other upstreams tried on connect failure (default: each once)\n"
+                       "  --upstream-tls MODE       TLS to the upstreams: verify (certificate checked) or insecure\n"
+                       "  --upstream-ca FILE        CA certificates for verify (default: the system's store)\n"
+                       "  --upstream-sni NAME       SNI sent, and the name verify expects (default: none; the\n"
+                       "                            certificate must then name the upstream's IP address)\n\n") +
            common;
   case Mode::kHttp:
     return std::string("Usage: iocore http --listen HOST:PORT [--body TEXT | --body-size BYTES] [options]\n"

@@ -27,6 +27,10 @@ struct CommonOptions {
   LogLevel log_level = LogLevel::kInfo;
   std::optional<std::string> access_log; ///< a file name, or "-" for stdout
   iocore::ink_hrtime drain_timeout = iocore::HRTIME_SECONDS(10);
+  /// The listener speaks TLS with this certificate (PEM, chain after it) and key (unset: in the
+  /// certificate file). Not the --stats listener.
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
 };
 
 struct ProxyOptions {
@@ -34,6 +38,11 @@ struct ProxyOptions {
   iocore::ink_hrtime connect_timeout = iocore::HRTIME_SECONDS(5);
   int64_t buffer_size                = 32768; ///< per direction
   std::optional<int> retries;                 ///< unset: every other upstream once
+  /// TLS to the upstreams: "verify" (certificate checked against upstream_ca, else the system's
+  /// store, and the name upstream_sni, else the upstream's address) or "insecure" (not checked).
+  std::optional<std::string> upstream_tls;
+  std::string upstream_ca;
+  std::string upstream_sni;
 };
 
 struct HttpOptions {

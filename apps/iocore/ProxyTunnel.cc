@@ -93,10 +93,10 @@ ProxyTunnel::connect_next()
     _upstream_confirmed = false;
     _inline_failure     = 0;
 
-    NetVCOptions opts;
-    _in_connect_call = true;
-    Action *a        = netProcessor.connect_re(this, &_upstream.sa, &opts);
-    _in_connect_call = false;
+    NetProcessor &processor = _config.upstream_tls ? sslNetProcessor : netProcessor;
+    _in_connect_call        = true;
+    Action *a               = processor.connect_re(this, &_upstream.sa, &_config.upstream_options);
+    _in_connect_call        = false;
     if (_inline_failure != 0) {
       stat_add(app_stats().proxy_upstream_connect_failures);
       _last_error = _inline_failure;

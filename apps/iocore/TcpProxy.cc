@@ -16,6 +16,12 @@ TcpProxyConfig::configure(const Options &options)
   int retries     = options.proxy.retries.value_or(static_cast<int>(upstreams.size()) - 1);
   attempts        = 1 + retries;
   common          = options.common;
+  upstream_tls    = options.proxy.upstream_tls.has_value();
+  if (upstream_tls) {
+    upstream_options.verify_peer    = *options.proxy.upstream_tls == "verify";
+    upstream_options.ca_file        = options.proxy.upstream_ca;
+    upstream_options.sni_servername = options.proxy.upstream_sni;
+  }
 }
 
 void

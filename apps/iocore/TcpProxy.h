@@ -16,6 +16,9 @@ struct TcpProxyConfig {
   int64_t buffer_size                = 32768;
   int attempts                       = 1; ///< connection attempts per client (1 + --retries)
   CommonOptions common;
+  /// TLS to the upstreams (--upstream-tls); upstream_options carries SNI / verification / CA.
+  bool upstream_tls = false;
+  iocore::NetVCOptions upstream_options;
   /// Round-robin cursor: each client starts at the next upstream.
   std::atomic<uint64_t> next_upstream{0};
 

@@ -14,7 +14,9 @@
 
 #include <iocore/iocore.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -35,34 +37,70 @@ namespace {
     CommonOptions common;
     unsigned stats_modes = 0;
     std::vector<std::unique_ptr<Listener>> listeners;
-    /// Where each listener was asked to listen, in the order of `listeners`.
+    /// Where each listener was asked to listen, and its TLS context (null: plain TCP), in the
+    /// order of `listeners`.
     std::vector<iocore::IpEndpoint> addresses;
+    std::vector<std::shared_ptr<const iocore::TLSServerContext>> tls;
   };
 
-  void add_listener(Services &s, const char *name, const iocore::IpEndpoint &addr, Listener::Factory f)
+  void add_listener(Services &s, const char *name, const iocore::IpEndpoint &addr, Listener::Factory f,
+                    std::shared_ptr<const iocore::TLSServerContext> tls = nullptr)
   {
     s.listeners.push_back(std::make_unique<Listener>(name, std::move(f)));
     s.addresses.push_back(addr);
+    s.tls.push_back(std::move(tls));
   }
 
-  void plan_listeners(const Options &o, Services &s)
+  /// The TLS setup of --tls-cert / --tls-key (null without them); loads the files now, so a bad
+  /// certificate is a start-up error (exit 2), not a failure of the first connection.
+  bool load_tls(const Options &o, std::shared_ptr<const iocore::TLSServerContext> &out, std::string &error)
+  {
+    if (!o.common.tls_cert) {
+      return true;
+    }
+    iocore::TLSServerConfig cfg;
+    cfg.certificates.push_back({*o.common.tls_cert, o.common.tls_key.value_or(""), {}});
+    out = iocore::TLSServerContext::create(cfg, &error);
+    return out != nullptr;
+  }
+
+  /// --upstream-ca must be readable (the library would only say so at the first connection).
+  bool check_upstream_ca(const Options &o, std::string &error)
+  {
+    const std::string &ca = o.proxy.upstream_ca;
+    if (ca.empty()) {
+      return true;
+    }
+    std::FILE *f = std::fopen(ca.c_str(), "r");
+    if (f == nullptr) {
+      error = "--upstream-ca: cannot read " + ca + ": " + std::strerror(errno);
+      return false;
+    }
+    std::fclose(f);
+    return true;
+  }
+
+  void plan_listeners(const Options &o, Services &s, const std::shared_ptr<const iocore::TLSServerContext> &tls)
   {
     s.common = o.common;
     switch (o.mode) {
     case Mode::kProxy:
       s.proxy.configure(o);
       s.stats_modes = kStatsProxy;
-      add_listener(s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); });
+      add_listener(
+          s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); }, tls);
       break;
     case Mode::kHttp:
       s.http.set_body(o.http.body);
       s.http.common = o.common;
       s.stats_modes = kStatsHttp;
-      add_listener(s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
+      add_listener(
+          s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); }, tls);
       break;
     case Mode::kEcho:
       s.stats_modes = kStatsEcho;
-      add_listener(s, "echo", o.listen, [&s](iocore::NetVConnection *vc) { start_echo_session(vc, s.common); });
+      add_listener(
+          s, "echo", o.listen, [&s](iocore::NetVConnection *vc) { start_echo_session(vc, s.common); }, tls);
       break;
     case Mode::kDemo: {
       Options proxy_options         = o;
@@ -99,6 +137,10 @@ namespace {
         return usage_error(err);
       }
     }
+    std::shared_ptr<const iocore::TLSServerContext> tls;
+    if (std::string err; !load_tls(o, tls, err) || !check_upstream_ca(o, err)) {
+      return usage_error(err);
+    }
     block_shutdown_signals();
     int threads = o.common.threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     if (o.common.max_connections) {
@@ -110,10 +152,10 @@ namespace {
     }
 
     auto services = std::make_unique<Services>();
-    plan_listeners(o, *services);
+    plan_listeners(o, *services, tls);
     for (size_t i = 0; i < services->listeners.size(); ++i) {
       std::string err;
-      if (!services->listeners[i]->start(services->addresses[i], err)) {
+      if (!services->listeners[i]->start(services->addresses[i], err, services->tls[i])) {
         for (size_t j = 0; j < i; ++j) {
           services->listeners[j]->stop();
         }
