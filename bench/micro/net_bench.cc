@@ -1,7 +1,9 @@
 // Net layer micro benchmarks, in process over loopback: bulk transfer through a pair of
-// UnixNetVConnections (1 and 100 connections; 4 KiB and 32 KiB blocks), connection rate
+// UnixNetVConnections (1 and 100 connections; 4 KiB and 32 KiB blocks; plain and TLS), connection rate
 // (connect_re + accept + close), and the latency of a reenable made on a foreign thread.
 #include "iocore/iocore.h"
+
+#include "support/TestCerts.h"
 
 #include <benchmark/benchmark.h>
 
@@ -179,8 +181,9 @@ private:
   std::vector<std::unique_ptr<Sink>> _sinks;
 };
 
+/// 64 MiB through `connections` connections of `processor` (plain or TLS), accepted with `opt`.
 void
-BM_LoopbackTransfer(benchmark::State &state)
+run_transfer(benchmark::State &state, NetProcessor &processor, NetProcessor::AcceptOptions opt, const NetVCOptions *copt)
 {
   runtime();
   const int connections = static_cast<int>(state.range(0));
@@ -190,9 +193,8 @@ BM_LoopbackTransfer(benchmark::State &state)
   std::string chunk(static_cast<std::size_t>(index_to_buffer_size(index)), 'b');
   Latch done;
   SinkAcceptor acceptor(done, index);
-  NetProcessor::AcceptOptions opt;
   opt.local_ip  = IpEndpoint::loopback(AF_INET);
-  Action *a     = netProcessor.accept(&acceptor, opt);
+  Action *a     = processor.accept(&acceptor, opt);
   IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(NetProcessor::accept_port(a)));
   for (auto _ : state) {
     done.reset(connections);
@@ -200,7 +202,7 @@ BM_LoopbackTransfer(benchmark::State &state)
     for (int i = 0; i < connections; ++i) {
       sources.push_back(std::make_unique<Source>(per, index, chunk));
       MutexLock lock(sources.back()->mutex, nullptr);
-      netProcessor.connect_re(sources.back().get(), &ep.sa);
+      processor.connect_re(sources.back().get(), &ep.sa, copt);
     }
     done.wait();
     state.PauseTiming();
@@ -212,6 +214,12 @@ BM_LoopbackTransfer(benchmark::State &state)
   state.SetBytesProcessed(state.iterations() * per * connections);
   a->cancel();
 }
+
+void
+BM_LoopbackTransfer(benchmark::State &state)
+{
+  run_transfer(state, netProcessor, {}, nullptr);
+}
 BENCHMARK(BM_LoopbackTransfer)
     ->Args({1, 4})
     ->Args({1, 32})
@@ -219,6 +227,23 @@ BENCHMARK(BM_LoopbackTransfer)
     ->Args({100, 32})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+/// The same through TLS (TLS 1.3, the default cipher, a P-256 certificate; peer not verified):
+/// what the handshake and the encryption cost next to BM_LoopbackTransfer.
+void
+BM_TLSLoopbackTransfer(benchmark::State &state)
+{
+  static iocore::test::TestPKI pki;
+  static auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  TLSServerConfig cfg;
+  cfg.certificates.push_back({leaf.cert_file, leaf.key_file, {}});
+  NetProcessor::AcceptOptions opt;
+  opt.tls_context = TLSServerContext::create(cfg);
+  NetVCOptions copt;
+  copt.verify_peer = false;
+  run_transfer(state, sslNetProcessor, opt, &copt);
+}
+BENCHMARK(BM_TLSLoopbackTransfer)->Args({1, 32})->Args({100, 32})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Accepts and closes at once.
 class CloseAcceptor : public Continuation
