@@ -327,6 +327,19 @@ UnixNetVConnection::reenable_re(VIO *vio)
   }
 }
 
+bool
+UnixNetVConnection::closed_during_io(NetHandler &h, MutexTryLock &lock)
+{
+  if (!closed.load(std::memory_order_acquire)) {
+    return false;
+  }
+  if (recursion == 0) {
+    lock.release();
+    h.free_netvc(this);
+  }
+  return true;
+}
+
 void
 UnixNetVConnection::reschedule(NetState &s)
 {
@@ -461,11 +474,7 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     reschedule(s);
     return;
   }
-  if (closed.load(std::memory_order_acquire)) {
-    if (recursion == 0) {
-      lock.release();
-      h.free_netvc(this);
-    }
+  if (closed_during_io(h, lock)) {
     return;
   }
   MIOBuffer *writer = s.vio.buffer.writer();
@@ -488,11 +497,12 @@ UnixNetVConnection::read_from_net(NetHandler &h)
   if (writer->release_when_drained) {
     writer->restore_block_size(); // a shrunk message must not cap what the buffer can take
   }
-  int64_t toread = std::min(writer->write_avail(), ntodo);
+  int64_t toread     = std::min(writer->write_avail(), ntodo);
+  int64_t total_read = 0;
   if (toread > 0) {
-    SocketRead got     = read_socket(h, *writer, toread);
-    int64_t total_read = got.total;
-    int64_t last       = got.last;
+    SocketRead got = read_socket(h, *writer, toread);
+    total_read     = got.total;
+    int64_t last   = got.last;
     if (total_read <= 0) {
       s.triggered = false;
       h.read_ready_list.remove(this);
@@ -508,7 +518,6 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       (void)signal_error(s, static_cast<int>(-last));
       return;
     }
-    net_count(net_counters().read_bytes, total_read);
     if ((got.short_read && !read_until_eagain) || is_would_block(last)) {
       // A later call of the loop said EAGAIN, or a short read took everything the socket had, so
       // the read that would follow can only say EAGAIN: skip it and wait for the next edge (data
@@ -520,10 +529,21 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       h.read_ready_list.remove(this);
     }
     writer->fill(total_read);
+  }
+  finish_read(lock, total_read, had_no_block);
+}
+
+void
+UnixNetVConnection::finish_read(MutexTryLock &lock, int64_t total, bool had_no_block)
+{
+  NetState &s       = read;
+  MIOBuffer *writer = s.vio.buffer.writer();
+  if (total > 0) {
+    net_count(net_counters().read_bytes, total);
     if (had_no_block && writer->release_when_drained) {
       writer->shrink_sparse_block(); // a small message: keep it in a small block, reuse the big one
     }
-    s.vio.ndone += total_read;
+    s.vio.ndone += total;
     net_activity();
     if (s.vio.ntodo() <= 0) {
       (void)signal_done(s, VC_EVENT_READ_COMPLETE);
@@ -537,8 +557,8 @@ UnixNetVConnection::read_from_net(NetHandler &h)
       reschedule(s);
       return;
     }
+    writer = s.vio.buffer.writer();
   }
-  writer    = s.vio.buffer.writer();
   bool stop = s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0;
   if (!s.triggered && writer != nullptr) {
     writer->release_if_at_rest(); // the socket is drained (short read): at rest until the next edge
@@ -570,11 +590,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
   // Seed, "there is no way to determine if the VC is closed asynchronously": ATS's write path does
   // not check `closed` here; a VC closed from another thread must not be written to (see
   // NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
-  if (closed.load(std::memory_order_acquire)) {
-    if (recursion == 0) {
-      lock.release();
-      h.free_netvc(this);
-    }
+  if (closed_during_io(h, lock)) {
     return;
   }
   if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::WRITE || s.vio.buffer.reader() == nullptr) {

@@ -209,6 +209,11 @@ public:
     int64_t last    = 0;
     bool short_read = false;
   };
+  /// The end of a read step that put `total` bytes (maybe 0) into the read VIO's buffer, `lock`
+  /// holding the VIO's mutex: count them, restart the inactivity clock, signal READ_COMPLETE or
+  /// READ_READY, then stay on the ready list, or stop (without an event) when the buffer is full
+  /// or nothing more is wanted. Shared by the plain and the TLS read paths.
+  void finish_read(MutexTryLock &lock, int64_t total, bool had_no_block);
   /// The recv/recvmsg loop of read_from_net into writer's free space, up to toread bytes.
   SocketRead read_socket(NetHandler &nh, MIOBuffer &writer, int64_t toread);
   /// Call the VIO's continuation with `event` (ATS: read_signal_and_update / write_signal_and_update).
@@ -217,6 +222,10 @@ public:
   SignalResult signal_done(NetState &s, int event);
   /// lerrno = err, then signal_done(VC_EVENT_ERROR) (ATS: read_signal_error / write_signal_error).
   SignalResult signal_error(NetState &s, int err);
+  /// For the IO steps, right after taking the VIO's lock: a VC closed meanwhile (from another
+  /// thread, or by a call-back) is freed here unless a call-back frame still runs on it; true means
+  /// the step must return at once without touching the VC.
+  bool closed_during_io(NetHandler &h, MutexTryLock &lock);
   /// Stay on the ready list only while enabled and triggered (ATS: read_reschedule / write_reschedule).
   void reschedule(NetState &s);
   /// Stop servicing the direction (ATS: read_disable / write_disable).

@@ -159,11 +159,7 @@ SSLNetVConnection::handshake_io(NetHandler &h)
     h.ready_list(s.dir).in_or_enqueue(this);
     return;
   }
-  if (closed.load(std::memory_order_acquire)) {
-    if (recursion == 0) {
-      lock.release();
-      h.free_netvc(this);
-    }
+  if (closed_during_io(h, lock)) {
     return;
   }
   bool can_run = ((_wants & EVENTIO_READ) && read.triggered) || ((_wants & EVENTIO_WRITE) && write.triggered);
@@ -278,11 +274,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     reschedule(s);
     return;
   }
-  if (closed.load(std::memory_order_acquire)) {
-    if (recursion == 0) {
-      lock.release();
-      h.free_netvc(this);
-    }
+  if (closed_during_io(h, lock)) {
     return;
   }
   MIOBuffer *writer = s.vio.buffer.writer();
@@ -348,32 +340,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
   // EOS / ERROR after data: the data first (API.md); the end follows on the next round.
   _read_end_event = end_event;
   _read_end_errno = end_errno;
-  net_count(net_counters().read_bytes, total);
-  if (had_no_block && writer->release_when_drained) {
-    writer->shrink_sparse_block();
-  }
-  s.vio.ndone += total;
-  net_activity();
-  if (s.vio.ntodo() <= 0) {
-    (void)signal_done(s, VC_EVENT_READ_COMPLETE);
-    return;
-  }
-  if (signal_and_update(s, VC_EVENT_READ_READY) == SignalResult::kClosed) {
-    return;
-  }
-  if (lock.get_mutex() != s.vio.mutex.get()) {
-    reschedule(s);
-    return;
-  }
-  writer = s.vio.buffer.writer();
-  if (!s.triggered && writer != nullptr) {
-    writer->release_if_at_rest();
-  }
-  if (s.vio.ntodo() <= 0 || !s.enabled.load(std::memory_order_relaxed) || writer == nullptr || writer->write_avail() <= 0) {
-    disable(s);
-    return;
-  }
-  reschedule(s);
+  finish_read(lock, total, had_no_block);
 }
 
 // --- Writing -------------------------------------------------------------------------------------------------

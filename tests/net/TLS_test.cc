@@ -106,22 +106,40 @@ spec(int64_t write_bytes, uint8_t write_seed, uint8_t read_seed)
   return s;
 }
 
+std::string
+events_of(const VCTester &t)
+{
+  return ::testing::PrintToString(t.events());
+}
+
 /// One client and one server exchanging data; both InfoTesters.
 struct Exchange {
   Exchange(VCTestSpec client_spec, VCTestSpec server_spec)
       : client(client_spec), server(server_spec), acceptor([this](NetVConnection *vc) { server.start(vc); })
   {
   }
+  /// Listen with ctx, connect with opt, and wait until both ends are done (or failed).
+  ::testing::AssertionResult run(std::shared_ptr<const TLSServerContext> ctx, const NetVCOptions &opt,
+                                 std::chrono::seconds deadline = std::chrono::seconds(30))
+  {
+    int port = listen_tls(acceptor, std::move(ctx));
+    if (port <= 0) {
+      return ::testing::AssertionFailure() << "cannot listen";
+    }
+    connect_tls(client, port, opt);
+    if (!client.wait_done(deadline)) {
+      return ::testing::AssertionFailure() << "client not done: " << events_of(client);
+    }
+    if (!server.wait_done(deadline)) {
+      return ::testing::AssertionFailure() << "server not done: " << events_of(server);
+    }
+    return ::testing::AssertionSuccess();
+  }
   InfoTester client;
   InfoTester server;
   TestAcceptor acceptor;
 };
 
-std::string
-events_of(const VCTester &t)
-{
-  return ::testing::PrintToString(t.events());
-}
 } // namespace
 
 TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
@@ -132,12 +150,7 @@ TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
   // Unequal sizes: the client half-closes (close_notify + FIN) long before the server is done, and
   // the server must still be able to write after it has seen the client's close_notify.
   Exchange x(spec(64 * 1024, 1, 2), spec(4 * 1024 * 1024, 2, 1));
-  int port = listen_tls(x.acceptor, make_server({leaf}));
-  ASSERT_GT(port, 0);
-  connect_tls(x.client, port, client_options(pki, "localhost"));
-
-  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost")));
   EXPECT_FALSE(x.client.data_mismatch);
   EXPECT_FALSE(x.server.data_mismatch);
   EXPECT_EQ(x.server.bytes_read.load(), 64 * 1024);
@@ -162,10 +175,7 @@ TEST(TLS, NoEventReachesTheUserBeforeTheHandshakeIsDone)
   auto leaf = pki.issue("localhost", {"DNS:localhost"});
   NetEnvironment env;
   Exchange x(spec(1000, 1, 2), spec(1000, 2, 1));
-  int port = listen_tls(x.acceptor, make_server({leaf}));
-  connect_tls(x.client, port, client_options(pki, "localhost"));
-  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost")));
   // 1000 bytes queued before the handshake: the write VIO sees only WRITE_COMPLETE (no WRITE_READY
   // while the handshake runs, none after: all of nbytes was buffered).
   std::vector<int> ev = x.client.events();
@@ -190,10 +200,7 @@ TEST(TLS, SniChoosesTheCertificateAndAlpnTheServersPreference)
     SCOPED_TRACE(name);
     // Verification against the name passes only if the certificate for that name was served.
     Exchange x(spec(100, 1, 2), spec(100, 2, 1));
-    int port = listen_tls(x.acceptor, ctx);
-    connect_tls(x.client, port, client_options(pki, name, "http/1.1,h2"));
-    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+    ASSERT_TRUE(x.run(ctx, client_options(pki, name, "http/1.1,h2")));
     EXPECT_EQ(x.client.bytes_read.load(), 100) << events_of(x.client) << " lerrno " << x.client.lerrno;
     auto ci = x.client.info();
     auto si = x.server.info();
@@ -211,10 +218,7 @@ TEST(TLS, AlpnWithNothingInCommonGoesOnWithoutAProtocol)
   auto leaf = pki.issue("localhost", {"DNS:localhost"});
   NetEnvironment env;
   Exchange x(spec(10, 1, 2), spec(10, 2, 1));
-  int port = listen_tls(x.acceptor, make_server({leaf}, "h2"));
-  connect_tls(x.client, port, client_options(pki, "localhost", "spdy/3"));
-  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  ASSERT_TRUE(x.run(make_server({leaf}, "h2"), client_options(pki, "localhost", "spdy/3")));
   EXPECT_EQ(x.client.bytes_read.load(), 10);
   ASSERT_TRUE(x.client.info());
   EXPECT_EQ(x.client.info()->alpn, "");
@@ -238,9 +242,8 @@ TEST(TLS, ClientRefusesACertificateItCannotVerify)
        {Case{"unknown CA", unknown_ca, "certificate verify failed"}, Case{"wrong name", wrong_name, "certificate verify failed"}}) {
     SCOPED_TRACE(c.what);
     Exchange x(spec(100, 1, 2), spec(100, 2, 1));
-    int port = listen_tls(x.acceptor, ctx);
-    connect_tls(x.client, port, c.opt);
-    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
+    // The server sees the client's alert as a failed handshake (or the close as the end).
+    ASSERT_TRUE(x.run(ctx, c.opt));
     EXPECT_EQ(x.client.read_terminal.load(), VC_EVENT_ERROR) << events_of(x.client);
     EXPECT_EQ(x.client.lerrno.load(), ENET_SSL_FAILED);
     EXPECT_EQ(x.client.bytes_read.load(), 0);
@@ -248,8 +251,6 @@ TEST(TLS, ClientRefusesACertificateItCannotVerify)
     ASSERT_TRUE(ci);
     EXPECT_FALSE(ci->handshake_complete);
     EXPECT_NE(ci->error.find(c.error_part), std::string::npos) << ci->error;
-    // The server sees the client's alert as a failed handshake (or the close as the end).
-    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
     EXPECT_EQ(x.server.bytes_read.load(), 0);
     x.acceptor.stop();
   }
@@ -264,10 +265,7 @@ TEST(TLS, WithoutSniTheCertificateMustNameTheAddress)
   for (bool has_ip : {true, false}) {
     SCOPED_TRACE(has_ip ? "certificate names 127.0.0.1" : "certificate without the address");
     Exchange x(spec(10, 1, 2), spec(10, 2, 1));
-    int port = listen_tls(x.acceptor, make_server({has_ip ? with_ip : without_ip}));
-    connect_tls(x.client, port, client_options(pki, ""));
-    ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-    ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+    ASSERT_TRUE(x.run(make_server({has_ip ? with_ip : without_ip}), client_options(pki, "")));
     if (has_ip) {
       EXPECT_EQ(x.client.bytes_read.load(), 10) << events_of(x.client);
     } else {
@@ -283,13 +281,10 @@ TEST(TLS, VerificationCanBeTurnedOff)
   auto leaf = pki.issue("localhost", {"DNS:localhost"});
   NetEnvironment env;
   Exchange x(spec(10, 1, 2), spec(10, 2, 1));
-  int port         = listen_tls(x.acceptor, make_server({leaf}));
   NetVCOptions opt = client_options(pki, "not-the-name.test");
   opt.verify_peer  = false;
   opt.ca_file      = "/nonexistent/ca.pem"; // not even read when nothing is verified
-  connect_tls(x.client, port, opt);
-  ASSERT_TRUE(x.client.wait_done()) << events_of(x.client);
-  ASSERT_TRUE(x.server.wait_done()) << events_of(x.server);
+  ASSERT_TRUE(x.run(make_server({leaf}), opt));
   EXPECT_EQ(x.client.bytes_read.load(), 10) << events_of(x.client);
 }
 
@@ -363,10 +358,7 @@ TEST(TLS, BulkTransferThroughSmallBuffersKeepsEveryByte)
   ss.buffer_index = BUFFER_SIZE_INDEX_4K;
   cs.write_chunk  = 1000; // many small WRITE_READY top-ups: SSL_write retries with the socket full
   Exchange x(cs, ss);
-  int port = listen_tls(x.acceptor, make_server({leaf}));
-  connect_tls(x.client, port, client_options(pki, "localhost"));
-  ASSERT_TRUE(x.client.wait_done(std::chrono::seconds(60))) << events_of(x.client);
-  ASSERT_TRUE(x.server.wait_done(std::chrono::seconds(60))) << events_of(x.server);
+  ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost"), std::chrono::seconds(60)));
   EXPECT_FALSE(x.client.data_mismatch);
   EXPECT_FALSE(x.server.data_mismatch);
   EXPECT_EQ(x.client.bytes_read.load(), 8 * 1024 * 1024);
