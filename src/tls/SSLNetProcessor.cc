@@ -33,15 +33,20 @@ namespace {
       const NetVCOptions &o = opt ? *opt : defaults;
       std::string error, wire;
       SSL_CTX *ctx = nullptr;
+      int fail     = -ENET_SSL_FAILED;
       if (!alpn_to_wire(o.alpn_protocols, wire)) {
         error = "TLS: invalid ALPN protocol list '" + o.alpn_protocols + "'";
+        fail  = -EINVAL;
+      } else if (o.sni_servername.size() > 255 || o.sni_servername.find('\0') != std::string::npos) {
+        error = "TLS: invalid SNI name (longer than 255 bytes or with a NUL)";
+        fail  = -EINVAL;
       } else {
         ctx = client_ssl_ctx(o.verify_peer, o.ca_file, &error);
       }
       if (ctx == nullptr) {
         std::fprintf(stderr, "iocore: sslNetProcessor.connect_re: %s\n", error.c_str());
         MutexLock lock(cont->mutex, nullptr);
-        cont->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(-ENET_SSL_FAILED)));
+        cont->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(fail)));
         return ACTION_RESULT_DONE;
       }
       SSLNetVConnection *vc = SSLNetVConnection::alloc();

@@ -12,12 +12,16 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 namespace iocore {
 namespace {
@@ -28,10 +32,98 @@ namespace {
   }
 
   /// OpenSSL's error queue is per thread and shared by every connection on it: start each call
-  /// with it empty so SSL_get_error() speaks about this call only.
+  /// with it empty so SSL_get_error() speaks about this call only, and with errno clear so an
+  /// SSL_ERROR_SYSCALL is not explained by an older failure.
   void clear_errors()
   {
     ERR_clear_error();
+    errno = 0;
+  }
+
+  /// How long a closed TLS connection's socket may wait for the peer's FIN, how often it is
+  /// looked at meanwhile, and how many may wait per thread (beyond that they close at once).
+  constexpr ink_hrtime kLingerTime    = HRTIME_SECONDS(1);
+  constexpr ink_hrtime kLingerTick    = HRTIME_MSECONDS(20);
+  constexpr std::size_t kMaxLingering = 4096;
+  constexpr int kDrainReadsPerLook    = 16;
+
+  /// Read and discard what the socket holds (bounded). True when the peer has finished (EOF) or
+  /// the socket failed: nothing more will arrive.
+  bool drain_socket(int fd)
+  {
+    char buf[4096];
+    for (int i = 0; i < kDrainReadsPerLook; ++i) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n == 0) {
+        return true;
+      }
+      if (n < 0) {
+        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+      }
+    }
+    return false;
+  }
+
+  /// The sockets of closed TLS connections still waiting for their peer's FIN (see
+  /// before_socket_close), one set per net thread, looked at every kLingerTick until the FIN, an
+  /// error or kLingerTime.
+  class Lingerer : public Continuation
+  {
+  public:
+    Lingerer() : Continuation(new_ProxyMutex()) { set_handler(&Lingerer::tick); }
+    ~Lingerer() override
+    {
+      for (const Waiting &w : _waiting) {
+        ::close(w.fd);
+      }
+    }
+    void add(int fd, ink_hrtime deadline, EThread &t)
+    {
+      if (_waiting.size() >= kMaxLingering) {
+        ::close(fd);
+        return;
+      }
+      _waiting.push_back({fd, deadline});
+      if (!_scheduled) {
+        _scheduled = true;
+        t.schedule_in_local(this, kLingerTick);
+      }
+    }
+    int tick(int, void *)
+    {
+      ink_hrtime now = this_ethread()->now();
+      std::erase_if(_waiting, [now](const Waiting &w) {
+        bool finished = drain_socket(w.fd) || now >= w.deadline;
+        if (finished) {
+          ::close(w.fd);
+        }
+        return finished;
+      });
+      _scheduled = !_waiting.empty();
+      if (_scheduled) {
+        this_ethread()->schedule_in_local(this, kLingerTick);
+      }
+      return EVENT_DONE;
+    }
+
+  private:
+    struct Waiting {
+      int fd;
+      ink_hrtime deadline;
+    };
+    std::vector<Waiting> _waiting;
+    bool _scheduled = false;
+  };
+
+  Lingerer &lingerer_of(EThread *t)
+  {
+    static int key = EThread::register_local_data_key();
+    auto *l        = static_cast<Lingerer *>(t->local_data(key));
+    if (l == nullptr) {
+      l = new Lingerer();
+      t->set_local_data(key, l, [](void *p) { delete static_cast<Lingerer *>(p); });
+    }
+    return *l;
   }
 } // namespace
 
@@ -78,6 +170,7 @@ SSLNetVConnection::start_tls()
     _error = take_openssl_errors("cannot create the TLS session");
     return false;
   }
+  SSL_set_app_data(_ssl, this); // for tls_info_callback
   if (server_ctx) {
     SSL_set_accept_state(_ssl);
     // ATS: proxy.config.ssl.handshake_timeout_in replaces the inactivity timeout until the
@@ -162,6 +255,14 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   if (closed_during_io(h, lock)) {
     return;
   }
+  if (_fatal) {
+    // The failure was reported; OpenSSL must not be driven again (a second handshake on the
+    // same SSL object would skip what start_tls() set up, such as the host name check).
+    read.triggered = write.triggered = false;
+    h.read_ready_list.remove(this);
+    h.write_ready_list.remove(this);
+    return;
+  }
   bool can_run = ((_wants & EVENTIO_READ) && read.triggered) || ((_wants & EVENTIO_WRITE) && write.triggered);
   if (!can_run) {
     return; // the edge OpenSSL waits for has not come
@@ -173,6 +274,11 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   }
   if (_ssl == nullptr && !start_tls()) {
     _fatal = true;
+    if (_ssl != nullptr) {
+      SSL_free(_ssl);
+      _ssl = nullptr;
+    }
+    read.triggered = write.triggered = false;
     (void)signal_error(s, ENET_SSL_FAILED);
     return;
   }
@@ -286,6 +392,11 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     deliver_read_end(s);
     return;
   }
+  if (_fatal) {
+    s.triggered = false; // OpenSSL failed earlier: no more SSL calls, the same answer
+    (void)signal_error(s, lerrno != 0 ? lerrno : ENET_SSL_FAILED);
+    return;
+  }
   if (socket_error != 0) {
     s.triggered = false;
     (void)signal_error(s, socket_error);
@@ -348,6 +459,9 @@ SSLNetVConnection::net_read_io(NetHandler &h)
 int64_t
 SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs)
 {
+  if (_fatal) {
+    return -ENET_SSL_FAILED; // OpenSSL failed earlier: no more SSL calls
+  }
   IOBufferReader *reader = buf.reader();
   int64_t r              = 0;
   while (total_written < towrite) {
@@ -399,6 +513,24 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
 void
 SSLNetVConnection::before_socket_close()
 {
+  send_close_notify();
+  if (fd < 0 || discard_unread_input()) {
+    return; // the peer has finished too: nothing more can arrive, close now
+  }
+  // The peer may still send (a TLS 1.3 server's session tickets reach a client only after its
+  // handshake is done, possibly after the client has written everything and closed): send our FIN
+  // now and keep the socket itself open a little longer through a duplicate descriptor, reading
+  // away what comes until the peer's FIN, so it is not answered with a reset.
+  ::shutdown(fd, SHUT_WR);
+  int keep = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (keep >= 0) {
+    lingerer_of(thread).add(keep, thread->now() + kLingerTime, *thread);
+  }
+}
+
+void
+SSLNetVConnection::send_close_notify()
+{
   // close_notify, so the peer can tell the end from a truncation. Not after a fatal error
   // (OpenSSL forbids it) nor before the handshake completed (there is no session to close).
   if (_ssl != nullptr && !handshake_pending && !_fatal && (SSL_get_shutdown(_ssl) & SSL_SENT_SHUTDOWN) == 0) {
@@ -408,12 +540,21 @@ SSLNetVConnection::before_socket_close()
   }
 }
 
+bool
+SSLNetVConnection::discard_unread_input()
+{
+  // TLS has input the user never asks for: a TLS 1.3 server's session tickets reach a client that
+  // only writes. A socket closed with unread input sends a reset, and the kernel then drops what
+  // it had not sent yet (the end of the user's data, the close_notify). Read it away first.
+  return drain_socket(fd);
+}
+
 void
 SSLNetVConnection::do_io_shutdown(ShutdownHowTo_t howto)
 {
   // The SSL object is the owner thread's: from another thread only the TCP half-close is sent.
   if (howto != IO_SHUTDOWN_READ && is_owner_thread()) {
-    before_socket_close();
+    send_close_notify();
   }
   UnixNetVConnection::do_io_shutdown(howto);
 }
@@ -421,10 +562,14 @@ SSLNetVConnection::do_io_shutdown(ShutdownHowTo_t howto)
 void
 SSLNetVConnection::move_kind_state_to(UnixNetVConnection *nvc)
 {
-  auto *to                     = static_cast<SSLNetVConnection *>(nvc);
-  to->server_ctx               = server_ctx;
-  to->client_ctx               = client_ctx;
-  to->_ssl                     = std::exchange(_ssl, nullptr); // the socket (and so the BIO's fd) is the same
+  auto *to       = static_cast<SSLNetVConnection *>(nvc);
+  to->server_ctx = server_ctx;
+  to->client_ctx = client_ctx;
+  to->_ssl       = std::exchange(_ssl, nullptr); // the socket (and so the BIO's fd) is the same
+  if (to->_ssl != nullptr) {
+    SSL_set_app_data(to->_ssl, to);
+  }
+  to->_close_notify_received   = _close_notify_received;
   to->handshake_pending        = handshake_pending;
   to->_error                   = _error;
   to->_timeout_after_handshake = _timeout_after_handshake;
@@ -446,8 +591,9 @@ TLSInfo
 SSLNetVConnection::info() const
 {
   TLSInfo i;
-  i.handshake_complete = !handshake_pending;
-  i.error              = _error;
+  i.handshake_complete    = !handshake_pending;
+  i.close_notify_received = _close_notify_received;
+  i.error                 = _error;
   if (_ssl == nullptr) {
     if (!server_ctx) {
       i.server_name = options.sni_servername;
@@ -470,6 +616,18 @@ SSLNetVConnection::info() const
     }
   }
   return i;
+}
+
+void
+tls_info_callback(const SSL *ssl, int where, int ret)
+{
+  // A close_notify alert read from the peer (an end of stream without one is a FIN alone, which
+  // SSL_OP_IGNORE_UNEXPECTED_EOF also reports as SSL_ERROR_ZERO_RETURN).
+  if ((where & SSL_CB_READ_ALERT) != 0 && (ret & 0xff) == SSL3_AD_CLOSE_NOTIFY) {
+    if (auto *vc = static_cast<SSLNetVConnection *>(SSL_get_app_data(ssl))) {
+      vc->_close_notify_received = true;
+    }
+  }
 }
 
 std::optional<TLSInfo>

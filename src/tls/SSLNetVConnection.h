@@ -51,6 +51,13 @@ private:
   ~SSLNetVConnection() override;
   friend class ClassAllocator<SSLNetVConnection>;
 
+  friend void tls_info_callback(const SSL *ssl, int where, int ret);
+
+  /// close_notify, unless the handshake never finished, OpenSSL failed, or it was sent already.
+  void send_close_notify();
+  /// Read away input nobody will read, so closing the socket does not send a reset. True when
+  /// the peer has finished (nothing more will come).
+  bool discard_unread_input();
   /// Create the SSL object for the socket (first handshake step). False (with _error) on failure.
   bool start_tls();
   void finish_handshake(NetHandler &h);
@@ -65,11 +72,12 @@ private:
   SSL *_ssl = nullptr;
   std::string _error;
   std::optional<ink_hrtime> _timeout_after_handshake; ///< the inactivity timeout to restore (server)
-  int _redo_write_size  = 0;                          ///< OpenSSL wants a retried write to be the same
-  int _read_end_event   = 0;                          ///< EOS / ERROR held back behind data
-  int _read_end_errno   = 0;
-  uint8_t _wants        = EVENTIO_READ | EVENTIO_WRITE; ///< what the handshake waits for
-  bool _fatal           = false;                        ///< OpenSSL failed: no close_notify, no more IO
-  bool _restore_timeout = false;
+  int _redo_write_size        = 0;                    ///< OpenSSL wants a retried write to be the same
+  int _read_end_event         = 0;                    ///< EOS / ERROR held back behind data
+  int _read_end_errno         = 0;
+  uint8_t _wants              = EVENTIO_READ | EVENTIO_WRITE; ///< what the handshake waits for
+  bool _fatal                 = false;                        ///< OpenSSL failed: no close_notify, no more IO
+  bool _restore_timeout       = false;
+  bool _close_notify_received = false;
 };
 } // namespace iocore

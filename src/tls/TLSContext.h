@@ -37,6 +37,10 @@ bool alpn_to_wire(std::string_view list, std::string &wire);
 /// process. nullptr (and *error set) when the CA file cannot be loaded.
 SSL_CTX *client_ssl_ctx(bool verify_peer, const std::string &ca_file, std::string *error);
 
+/// The info call-back every iocore context installs (SSLNetVConnection.cc): notes a close_notify
+/// read from the peer.
+void tls_info_callback(const SSL *ssl, int where, int ret);
+
 /// OpenSSL's thread-local error queue as one line (emptying it); `fallback` when it is empty.
 std::string take_openssl_errors(const char *fallback);
 } // namespace iocore

@@ -24,7 +24,8 @@
 // Events. NET_EVENT_ACCEPT / NET_EVENT_OPEN come as for plain TCP, before the handshake. Reads see
 // data, and writes get WRITE_READY, only once the handshake is done; a connection whose handshake
 // fails (bad certificate, not TLS at all, ...) reports VC_EVENT_ERROR with lerrno ENET_SSL_FAILED to
-// whichever VIO is enabled (tls_info() says why); a server-side handshake that does not finish in
+// whichever VIO is enabled (tls_info() says why), once: the connection does no more TLS after
+// that and should be closed; a server-side handshake that does not finish in
 // TLSServerConfig::handshake_timeout reports VC_EVENT_INACTIVITY_TIMEOUT. The peer's close_notify
 // (or a plain FIN) is VC_EVENT_EOS. do_io_shutdown(IO_SHUTDOWN_WRITE) sends close_notify before the
 // FIN, and closing a connection whose handshake completed sends close_notify.
@@ -94,6 +95,10 @@ private:
 /// What a TLS connection negotiated. Read it on the connection's thread (in one of its call-backs).
 struct TLSInfo {
   bool handshake_complete = false;
+  /// The peer ended its side with close_notify. An EOS without it is a TCP FIN alone (reported as
+  /// EOS too, as ATS does): a peer that did not mean to stop there cannot be told from one that
+  /// did unless the protocol above says how long the data is.
+  bool close_notify_received = false;
   std::string version;     ///< "TLSv1.3", ... (empty before the handshake completes)
   std::string cipher;      ///< the cipher suite's OpenSSL name
   std::string alpn;        ///< the selected ALPN protocol (empty: none)
