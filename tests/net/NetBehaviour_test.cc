@@ -45,9 +45,6 @@ public:
       events.push_back(event);
       times.push_back(std::chrono::steady_clock::now());
     }
-    if (event >= 0 && event < static_cast<int>(_seen.size())) {
-      _seen[event].store(true);
-    }
     if (event == NET_EVENT_OPEN || event == NET_EVENT_ACCEPT) {
       vc = static_cast<NetVConnection *>(data);
     }
@@ -56,6 +53,11 @@ public:
     }
     if (event == VC_EVENT_ERROR) {
       error_lerrno = vc->lerrno;
+    }
+    // Marked seen only once the event's details are stored: a waiter woken by an earlier
+    // notify polls saw() and must never find the event without its errno.
+    if (event >= 0 && event < static_cast<int>(_seen.size())) {
+      _seen[event].store(true);
     }
     int r = react ? react(*this, event, data) : EVENT_DONE;
     got.notify();
