@@ -582,7 +582,6 @@ SSLNetVConnection::move_kind_state_to(UnixNetVConnection *nvc)
   if (to->_restore_timeout) {
     to->inactivity_timeout_in = inactivity_timeout_in;
   }
-  handshake_pending = false;
 }
 
 // --- Inspection ----------------------------------------------------------------------------------------------

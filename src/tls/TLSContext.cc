@@ -32,6 +32,31 @@ namespace {
     SSL_CTX_set_info_callback(ctx, tls_info_callback);
   }
 
+  /// OpenSSL decodes a certificate's extensions (key identifiers, constraints, usages) on first
+  /// use and marks them done with a flag it reads without a lock. The certificates of a context
+  /// (its own chain, its trust store) are shared by every net thread's handshakes, so they are
+  /// decoded here, once, while the context still belongs to the thread building it.
+  void decode_shared_certificates(SSL_CTX *ctx)
+  {
+    if (X509 *leaf = SSL_CTX_get0_certificate(ctx); leaf != nullptr) {
+      (void)X509_check_purpose(leaf, -1, 0);
+    }
+    STACK_OF(X509) *chain = nullptr;
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && chain != nullptr) {
+      for (int i = 0; i < sk_X509_num(chain); ++i) {
+        (void)X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+      }
+    }
+    if (X509_STORE *store = SSL_CTX_get_cert_store(ctx); store != nullptr) {
+      STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
+      for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+        if (X509 *cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)); cert != nullptr) {
+          (void)X509_check_purpose(cert, -1, 0);
+        }
+      }
+    }
+  }
+
   /// SNI: switch to the context of the certificate named by the client (the default stays when
   /// nothing matches: the client then decides whether the default certificate will do).
   int servername_callback(SSL *ssl, int *alert, void *arg)
@@ -128,6 +153,7 @@ namespace {
     }
     static const unsigned char kSessionContext[] = "iocore";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+    decode_shared_certificates(ctx);
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_callback);
     SSL_CTX_set_tlsext_servername_arg(ctx, &impl);
     if (!impl.alpn_wire.empty()) {
@@ -277,6 +303,7 @@ client_ssl_ctx(bool verify_peer, const std::string &ca_file, std::string *error)
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
+  decode_shared_certificates(ctx);
   cache.emplace(key, ctx);
   return ctx;
 }

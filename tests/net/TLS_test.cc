@@ -5,9 +5,14 @@
 #include "iocore/iocore.h"
 
 #include "support/NetTestHarness.h"
+#include "net/UnixNetVConnection.h"
 #include "support/TestCerts.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -555,4 +560,137 @@ TEST(TLSConfig, PlainConnectionsHaveNoTLSInfo)
   ASSERT_TRUE(peer);
   ASSERT_TRUE(acceptor.accepted.wait_for(1));
   EXPECT_FALSE(seen.has_value());
+}
+
+namespace {
+/// A TLS echo state machine for the migration test: what is read is written back.
+struct TLSEcho : Continuation {
+  TLSEcho() : Continuation(new_ProxyMutex()) { set_handler(&TLSEcho::handle); }
+  ~TLSEcho() override { free_MIOBuffer(buf); }
+  void start(NetVConnection *v)
+  {
+    MutexLock lock(mutex, this_ethread());
+    vc        = v;
+    write_vio = vc->do_io_write(this, INT64_MAX, reader);
+    read_vio  = vc->do_io_read(this, INT64_MAX, buf);
+    started.notify();
+  }
+  int handle(int event, void *)
+  {
+    if (event == VC_EVENT_READ_READY) {
+      write_vio->reenable();
+    } else if (event == VC_EVENT_WRITE_READY) {
+      read_vio->reenable();
+    } else if (event != VC_EVENT_WRITE_COMPLETE && vc != nullptr) {
+      vc->do_io_close();
+      vc = nullptr;
+    }
+    return EVENT_CONT;
+  }
+  NetVConnection *vc     = nullptr;
+  MIOBuffer *buf         = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+  IOBufferReader *reader = buf->alloc_reader();
+  VIO *read_vio          = nullptr;
+  VIO *write_vio         = nullptr;
+  EventWaiter started;
+};
+
+/// A blocking OpenSSL client on a SocketPeer's socket (the test thread's side).
+struct BlockingTLSClient {
+  explicit BlockingTLSClient(SocketPeer &peer)
+  {
+    // SocketPeer's socket is non-blocking; this client blocks, bounded by 10 s socket timeouts.
+    int fd = peer.fd();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    timeval limit{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+    ctx = SSL_CTX_new(TLS_client_method());
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+  }
+  ~BlockingTLSClient()
+  {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+  bool echo(const std::string &msg)
+  {
+    if (SSL_write(ssl, msg.data(), static_cast<int>(msg.size())) != static_cast<int>(msg.size())) {
+      return false;
+    }
+    std::string got(msg.size(), '\0');
+    std::size_t n = 0;
+    while (n < got.size()) {
+      int r = SSL_read(ssl, got.data() + n, static_cast<int>(got.size() - n));
+      if (r <= 0) {
+        return false;
+      }
+      n += static_cast<std::size_t>(r);
+    }
+    return got == msg;
+  }
+  SSL_CTX *ctx = nullptr;
+  SSL *ssl     = nullptr;
+};
+} // namespace
+
+TEST(TLS, ConnectionMigratesToAnotherThreadWithItsSession)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env(2);
+  TLSEcho echo;
+  TestAcceptor acceptor([&](NetVConnection *vc) { echo.start(vc); });
+  int port  = listen_tls(acceptor, make_server({leaf}));
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  BlockingTLSClient client(*peer);
+  ASSERT_EQ(SSL_connect(client.ssl), 1);
+  ASSERT_TRUE(echo.started.wait_for(1));
+  ASSERT_TRUE(client.echo("before the move"));
+
+  struct Mover : Continuation {
+    Mover() : Continuation(new_ProxyMutex()) { set_handler(&Mover::handle); }
+    int handle(int, void *)
+    {
+      auto *old = static_cast<UnixNetVConnection *>(echo->vc);
+      from      = old->thread;
+      if (auto *n = old->migrateToCurrentThread(echo, this_ethread())) {
+        to              = n->thread;
+        echo->vc        = n;
+        echo->write_vio = n->do_io_write(echo, INT64_MAX, echo->reader);
+        echo->read_vio  = n->do_io_read(echo, INT64_MAX, echo->buf);
+        info            = tls_info(n);
+      }
+      moved.notify();
+      return EVENT_DONE;
+    }
+    TLSEcho *echo = nullptr;
+    EThread *from = nullptr;
+    EThread *to   = nullptr;
+    std::optional<TLSInfo> info;
+    EventWaiter moved;
+  } mover;
+  mover.echo  = &echo;
+  mover.mutex = echo.mutex; // the mover acts as the echo's state machine
+  EThread *other;
+  {
+    MutexLock lock(echo.mutex, nullptr);
+    auto *vc = static_cast<UnixNetVConnection *>(echo.vc);
+    other    = vc->thread == eventProcessor.thread(ET_NET, 0) ? eventProcessor.thread(ET_NET, 1) : eventProcessor.thread(ET_NET, 0);
+  }
+  other->schedule_imm(&mover);
+  ASSERT_TRUE(mover.moved.wait_for(1));
+  EXPECT_EQ(mover.to, other);
+  EXPECT_NE(mover.from, mover.to);
+  ASSERT_TRUE(mover.info);
+  EXPECT_TRUE(mover.info->handshake_complete);
+  // The same TLS session goes on over the moved connection.
+  EXPECT_TRUE(client.echo("after the move, same session"));
+  {
+    MutexLock lock(echo.mutex, nullptr);
+    echo.vc->do_io_close();
+    echo.vc = nullptr;
+  }
 }
