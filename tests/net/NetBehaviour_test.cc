@@ -124,11 +124,13 @@ public:
                                     [this](NetVConnection *vc) {
                                       std::unique_ptr<Session> s = _make();
                                       Session *raw               = s.get();
+                                      // Locked before it is published: a test that finds the
+                                      // session and takes its lock sees the accept handled.
+                                      MutexLock lock(raw->mutex, this_ethread());
                                       {
                                         std::lock_guard<std::mutex> g(_m);
                                         sessions.push_back(std::move(s));
                                       }
-                                      MutexLock lock(raw->mutex, this_ethread());
                                       raw->handle(NET_EVENT_ACCEPT, vc);
                                     },
                                     serialised)
