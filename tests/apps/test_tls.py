@@ -1,11 +1,12 @@
 """TLS in the `iocore` command: --tls-cert/--tls-key on the http, echo and proxy listeners, and
 --upstream-tls on the proxy, against real peers (curl, openssl s_client, Python's ssl module) with
 certificates made by the openssl command for this test run."""
+import select
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
+import time
 
 import pytest
 
@@ -104,20 +105,26 @@ def test_echo_over_tls_returns_every_byte(start_iocore, pki):
     srv = start_iocore("echo", "--listen", "127.0.0.1:0", "--tls-cert", str(pki / "combined.pem"))
     t = tls_connect(srv.addr(), pki / "ca.pem")
     data = bytes(range(256)) * 4096  # 1 MiB, more than the socket buffers: write and read at once
-    got = bytearray()
-
-    def reader():
-        while len(got) < len(data):
-            chunk = t.recv(65536)
-            if not chunk:
-                break
-            got.extend(chunk)
-
-    th = threading.Thread(target=reader)
-    th.start()
-    t.sendall(data)
-    th.join(30)
-    assert not th.is_alive()
+    # One thread drives both directions: an SSL connection must not be read and written from two
+    # threads at once (OpenSSL's SSL object is not thread-safe; Python then fails "internal error").
+    t.setblocking(False)
+    sent, got = 0, bytearray()
+    deadline = time.monotonic() + 30
+    while len(got) < len(data):
+        assert time.monotonic() < deadline, f"echoed {len(got)} of {len(data)} bytes"
+        select.select([t], [t] if sent < len(data) else [], [], 0.5)
+        if sent < len(data):
+            try:
+                sent += t.send(data[sent:sent + 16384])
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+        try:
+            while True:  # read all OpenSSL holds, not only what the socket signals
+                chunk = t.recv(65536)
+                assert chunk, f"the server closed after echoing {len(got)} bytes"
+                got.extend(chunk)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
     assert bytes(got) == data
     t.close()
 
