@@ -61,6 +61,10 @@ namespace {
     metric(out, "iocore_net_keep_alive_evictions_total", "counter", "Keep-alive connections closed to make room.",
            n.keep_alive_evictions);
     metric(out, "iocore_net_accept_errors_total", "counter", "accept() failures (EMFILE...).", n.accept_errors);
+    metric(out, "iocore_net_tls_handshakes_total", "counter", "TLS handshakes completed (client and server side).",
+           n.tls_handshakes);
+    metric(out, "iocore_net_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed (protocol error, certificate refused, peer gone).", n.tls_handshake_failures);
   }
 
   void render_proxy(std::string &out, const AppStats &a)

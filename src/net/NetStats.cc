@@ -38,6 +38,8 @@ net_stats_snapshot()
   s.active_timeouts            = c.active_timeouts.load(std::memory_order_relaxed);
   s.keep_alive_evictions       = c.keep_alive_evictions.load(std::memory_order_relaxed);
   s.accept_errors              = c.accept_errors.load(std::memory_order_relaxed);
+  s.tls_handshakes             = c.tls_handshakes.load(std::memory_order_relaxed);
+  s.tls_handshake_failures     = c.tls_handshake_failures.load(std::memory_order_relaxed);
   return s;
 }
 } // namespace iocore

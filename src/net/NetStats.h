@@ -23,6 +23,8 @@ struct NetCounters {
   std::atomic<int64_t> active_timeouts{0};
   std::atomic<int64_t> keep_alive_evictions{0};
   std::atomic<int64_t> accept_errors{0};
+  std::atomic<int64_t> tls_handshakes{0};
+  std::atomic<int64_t> tls_handshake_failures{0};
 };
 
 NetCounters &net_counters();

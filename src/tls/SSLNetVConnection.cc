@@ -274,6 +274,7 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   }
   if (_ssl == nullptr && !start_tls()) {
     _fatal = true;
+    net_count(net_counters().tls_handshake_failures);
     if (_ssl != nullptr) {
       SSL_free(_ssl);
       _ssl = nullptr;
@@ -297,7 +298,8 @@ SSLNetVConnection::handshake_io(NetHandler &h)
     h.write_ready_list.remove(this);
     return;
   }
-  int err        = note_failure(e, r);
+  int err = note_failure(e, r);
+  net_count(net_counters().tls_handshake_failures);
   read.triggered = write.triggered = false;
   (void)signal_error(s, err);
 }
@@ -306,6 +308,7 @@ void
 SSLNetVConnection::finish_handshake(NetHandler &h)
 {
   handshake_pending = false;
+  net_count(net_counters().tls_handshakes);
   if (_restore_timeout) {
     _restore_timeout      = false;
     inactivity_timeout_in = _timeout_after_handshake;

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import recv_until_eof, run_iocore
+from conftest import http_get_raw, parse_prometheus, recv_until_eof, run_iocore
 
 BODY = "hello-over-tls"
 
@@ -72,7 +72,7 @@ def test_http_over_tls_with_curl(start_iocore, pki):
 
 def test_plain_http_to_a_tls_listener_is_refused_and_the_server_keeps_serving(start_iocore, pki):
     srv = start_iocore("http", "--listen", "127.0.0.1:0", "--body", BODY,
-                       "--tls-cert", str(pki / "combined.pem"))
+                       "--tls-cert", str(pki / "combined.pem"), "--stats", "127.0.0.1:0", expect_listeners=2)
     s = socket.create_connection(srv.addr(), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
@@ -84,6 +84,10 @@ def test_plain_http_to_a_tls_listener_is_refused_and_the_server_keeps_serving(st
     with tls_connect(srv.addr(), pki / "ca.pem") as t:
         t.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert recv_until_eof(t).endswith(BODY.encode())
+    # One failed handshake (the plain request), one that completed.
+    m = parse_prometheus(http_get_raw(srv.addr("stats"), "/metrics")[2].decode())
+    assert m["iocore_net_tls_handshake_failures_total"] == 1, m
+    assert m["iocore_net_tls_handshakes_total"] == 1, m
 
 
 def test_http_over_tls_with_openssl_s_client(start_iocore, pki):

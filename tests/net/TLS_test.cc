@@ -266,6 +266,32 @@ TEST(TLS, AFailedHandshakeIsReportedOnceAndNeverRunsAgain)
   EXPECT_NE(first_error.find("certificate verify failed"), std::string::npos) << first_error;
 }
 
+TEST(TLS, HandshakesAndTheirFailuresAreCountedInNetStats)
+{
+  TestPKI pki;
+  TestPKI other;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env;
+  NetStats before = net_stats_snapshot();
+  {
+    Exchange x(spec(100, 1, 2), spec(100, 2, 1));
+    ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost")));
+  }
+  // Both ends of the exchange are in this process: two handshakes, no failure.
+  NetStats ok = net_stats_snapshot();
+  EXPECT_EQ(ok.tls_handshakes - before.tls_handshakes, 2);
+  EXPECT_EQ(ok.tls_handshake_failures - before.tls_handshake_failures, 0);
+  {
+    Exchange x(spec(100, 1, 2), spec(100, 2, 1));
+    ASSERT_TRUE(x.run(make_server({leaf}), client_options(other, "localhost")));
+    EXPECT_EQ(x.client.lerrno.load(), ENET_SSL_FAILED);
+  }
+  // The client refuses the certificate; the server reads the client's alert: both fail, once each.
+  EXPECT_TRUE(eventually([&] { return net_stats_snapshot().tls_handshake_failures - ok.tls_handshake_failures == 2; }))
+      << net_stats_snapshot().tls_handshake_failures - ok.tls_handshake_failures;
+  EXPECT_EQ(net_stats_snapshot().tls_handshakes, ok.tls_handshakes);
+}
+
 TEST(TLS, SniChoosesTheCertificateAndAlpnTheServersPreference)
 {
   TestPKI pki;

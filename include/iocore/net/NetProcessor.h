@@ -94,6 +94,10 @@ struct NetStats {
   int64_t active_timeouts            = 0;
   int64_t keep_alive_evictions       = 0;
   int64_t accept_errors              = 0;
+  int64_t tls_handshakes             = 0; ///< TLS handshakes completed, both directions
+  /// TLS handshakes that failed (protocol error, certificate refused, peer closed mid-handshake);
+  /// one that times out counts as an inactivity timeout instead.
+  int64_t tls_handshake_failures = 0;
 };
 NetStats net_stats_snapshot();
 } // namespace iocore
