@@ -273,14 +273,11 @@ SSLNetVConnection::handshake_io(NetHandler &h)
     return;
   }
   if (_ssl == nullptr && !start_tls()) {
-    _fatal = true;
-    net_count(net_counters().tls_handshake_failures);
     if (_ssl != nullptr) {
       SSL_free(_ssl);
       _ssl = nullptr;
     }
-    read.triggered = write.triggered = false;
-    (void)signal_error(s, ENET_SSL_FAILED);
+    fail_handshake(s, ENET_SSL_FAILED);
     return;
   }
   clear_errors();
@@ -298,7 +295,13 @@ SSLNetVConnection::handshake_io(NetHandler &h)
     h.write_ready_list.remove(this);
     return;
   }
-  int err = note_failure(e, r);
+  fail_handshake(s, note_failure(e, r));
+}
+
+void
+SSLNetVConnection::fail_handshake(NetState &s, int err)
+{
+  _fatal = true;
   net_count(net_counters().tls_handshake_failures);
   read.triggered = write.triggered = false;
   (void)signal_error(s, err);
@@ -517,7 +520,10 @@ void
 SSLNetVConnection::before_socket_close()
 {
   send_close_notify();
-  if (fd < 0 || discard_unread_input()) {
+  // TLS has input the user never asks for: a TLS 1.3 server's session tickets reach a client that
+  // only writes. A socket closed with unread input sends a reset, and the kernel then drops what
+  // it had not sent yet (the end of the user's data, the close_notify). Read it away first.
+  if (fd < 0 || drain_socket(fd)) {
     return; // the peer has finished too: nothing more can arrive, close now
   }
   // The peer may still send (a TLS 1.3 server's session tickets reach a client only after its
@@ -541,15 +547,6 @@ SSLNetVConnection::send_close_notify()
     (void)SSL_shutdown(_ssl);
     clear_errors();
   }
-}
-
-bool
-SSLNetVConnection::discard_unread_input()
-{
-  // TLS has input the user never asks for: a TLS 1.3 server's session tickets reach a client that
-  // only writes. A socket closed with unread input sends a reset, and the kernel then drops what
-  // it had not sent yet (the end of the user's data, the close_notify). Read it away first.
-  return drain_socket(fd);
 }
 
 void

@@ -55,12 +55,11 @@ private:
 
   /// close_notify, unless the handshake never finished, OpenSSL failed, or it was sent already.
   void send_close_notify();
-  /// Read away input nobody will read, so closing the socket does not send a reset. True when
-  /// the peer has finished (nothing more will come).
-  bool discard_unread_input();
   /// Create the SSL object for the socket (first handshake step). False (with _error) on failure.
   bool start_tls();
   void finish_handshake(NetHandler &h);
+  /// The handshake failed for good: counted, reported once to the VIO of `s`, never driven again.
+  void fail_handshake(NetState &s, int err);
   /// Record why TLS failed (OpenSSL's error queue, or the verification result) and return lerrno.
   int note_failure(int ssl_error, int ret);
   /// What an SSL_read that returned nothing means: 0 for "wait for the socket", else the event
