@@ -5,6 +5,7 @@
 #include "iocore/net/NetProcessor.h"
 
 #include "net/InactivityCop.h"
+#include "net/LingeringClose.h"
 #include "net/NetAccept.h"
 #include "net/NetStats.h"
 
@@ -156,8 +157,8 @@ NetHandler::dispatch(const PollEvent &ev)
   }
   auto *vc = static_cast<UnixNetVConnection *>(io->owner);
   if (ev.ready & kError) {
-    // Capture the socket's error now (a refused connect, a reset): it is reported as
-    // VC_EVENT_ERROR with lerrno on the next IO of either direction.
+    // Capture the socket's error now (a refused connect, a reset): the write side reports it as
+    // VC_EVENT_ERROR with lerrno on its next IO, the read side after the data queued before it.
     int err       = 0;
     socklen_t len = sizeof(err);
     if (::getsockopt(vc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
@@ -328,7 +329,11 @@ NetHandler::free_netvc(UnixNetVConnection *vc)
   stop_cop(vc);
   if (vc->fd >= 0) {
     vc->before_socket_close();
-    ::close(vc->fd);
+    if (vc->options.sockopt_flags & SOCK_OPT_LINGER_ON) {
+      ::close(vc->fd); // the user asked for a reset on close
+    } else {
+      close_socket_gracefully(thread, vc->fd);
+    }
     vc->fd = -1;
     net_counters().connections_currently_open.fetch_sub(1, std::memory_order_relaxed);
     if (!vc->is_outbound) {

@@ -482,11 +482,9 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     disable(s);
     return;
   }
-  if (socket_error != 0) {
-    s.triggered = false;
-    (void)signal_error(s, socket_error);
-    return;
-  }
+  // A reset or refusal captured from the poller (socket_error) is not reported here yet: what the
+  // peer sent before it still waits in the socket and is read first (the kernel hands out queued
+  // data before the error). The error ends the read once a read finds the socket empty.
   int64_t ntodo = s.vio.ntodo();
   if (ntodo <= 0) {
     disable(s);
@@ -506,16 +504,19 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     if (total_read <= 0) {
       s.triggered = false;
       h.read_ready_list.remove(this);
-      if (is_would_block(last)) {
+      if (is_would_block(last) && socket_error == 0) {
         net_count(net_counters().calls_to_read_nodata);
         writer->release_if_at_rest(); // hold no buffer memory until data comes
         return;
       }
-      if (last == 0) {
+      // The socket is empty and will stay so: EOS, or the error behind the end. A reset whose
+      // error the poller already took (SO_ERROR is cleared by reading it) reads as a plain 0.
+      int err = last < 0 && !is_would_block(last) ? static_cast<int>(-last) : socket_error;
+      if (err != 0) {
+        (void)signal_error(s, err);
+      } else {
         (void)signal_done(s, VC_EVENT_EOS);
-        return;
       }
-      (void)signal_error(s, static_cast<int>(-last));
       return;
     }
     if ((got.short_read && !read_until_eagain) || is_would_block(last)) {

@@ -151,7 +151,8 @@ public:
   int fd                 = -1;
   /// The poll registration of fd (ATS: ep).
   EventIO ep;
-  /// SO_ERROR captured on EPOLLERR, reported as VC_EVENT_ERROR on the next IO of either direction.
+  /// SO_ERROR captured on EPOLLERR (a reset, a refused connect): VC_EVENT_ERROR with this lerrno on
+  /// the write side's next IO, and on the read side once it has read what the peer sent before it.
   int socket_error = 0;
   /// The poller reported the peer's FIN, a hang-up, an error or urgent data: a short read no longer
   /// proves the socket drained (the 0-byte read that reports EOS is still to come; TCP stops a read

@@ -12,7 +12,6 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,7 +20,6 @@
 #include <climits>
 #include <cstring>
 #include <utility>
-#include <vector>
 
 namespace iocore {
 namespace {
@@ -38,92 +36,6 @@ namespace {
   {
     ERR_clear_error();
     errno = 0;
-  }
-
-  /// How long a closed TLS connection's socket may wait for the peer's FIN, how often it is
-  /// looked at meanwhile, and how many may wait per thread (beyond that they close at once).
-  constexpr ink_hrtime kLingerTime    = HRTIME_SECONDS(1);
-  constexpr ink_hrtime kLingerTick    = HRTIME_MSECONDS(20);
-  constexpr std::size_t kMaxLingering = 4096;
-  constexpr int kDrainReadsPerLook    = 16;
-
-  /// Read and discard what the socket holds (bounded). True when the peer has finished (EOF) or
-  /// the socket failed: nothing more will arrive.
-  bool drain_socket(int fd)
-  {
-    char buf[4096];
-    for (int i = 0; i < kDrainReadsPerLook; ++i) {
-      ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n == 0) {
-        return true;
-      }
-      if (n < 0) {
-        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-      }
-    }
-    return false;
-  }
-
-  /// The sockets of closed TLS connections still waiting for their peer's FIN (see
-  /// before_socket_close), one set per net thread, looked at every kLingerTick until the FIN, an
-  /// error or kLingerTime.
-  class Lingerer : public Continuation
-  {
-  public:
-    Lingerer() : Continuation(new_ProxyMutex()) { set_handler(&Lingerer::tick); }
-    ~Lingerer() override
-    {
-      for (const Waiting &w : _waiting) {
-        ::close(w.fd);
-      }
-    }
-    void add(int fd, ink_hrtime deadline, EThread &t)
-    {
-      if (_waiting.size() >= kMaxLingering) {
-        ::close(fd);
-        return;
-      }
-      _waiting.push_back({fd, deadline});
-      if (!_scheduled) {
-        _scheduled = true;
-        t.schedule_in_local(this, kLingerTick);
-      }
-    }
-    int tick(int, void *)
-    {
-      ink_hrtime now = this_ethread()->now();
-      std::erase_if(_waiting, [now](const Waiting &w) {
-        bool finished = drain_socket(w.fd) || now >= w.deadline;
-        if (finished) {
-          ::close(w.fd);
-        }
-        return finished;
-      });
-      _scheduled = !_waiting.empty();
-      if (_scheduled) {
-        this_ethread()->schedule_in_local(this, kLingerTick);
-      }
-      return EVENT_DONE;
-    }
-
-  private:
-    struct Waiting {
-      int fd;
-      ink_hrtime deadline;
-    };
-    std::vector<Waiting> _waiting;
-    bool _scheduled = false;
-  };
-
-  Lingerer &lingerer_of(EThread *t)
-  {
-    static int key = EThread::register_local_data_key();
-    auto *l        = static_cast<Lingerer *>(t->local_data(key));
-    if (l == nullptr) {
-      l = new Lingerer();
-      t->set_local_data(key, l, [](void *p) { delete static_cast<Lingerer *>(p); });
-    }
-    return *l;
   }
 } // namespace
 
@@ -403,11 +315,6 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     (void)signal_error(s, lerrno != 0 ? lerrno : ENET_SSL_FAILED);
     return;
   }
-  if (socket_error != 0) {
-    s.triggered = false;
-    (void)signal_error(s, socket_error);
-    return;
-  }
   bool had_no_block = !writer->_writer;
   if (writer->release_when_drained) {
     writer->restore_block_size();
@@ -434,6 +341,13 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     end_event = classify_read_end(n, &end_errno);
     drained   = end_event == 0;
     break;
+  }
+  if (socket_error != 0 && (end_event == VC_EVENT_EOS || drained)) {
+    // A reset captured from the poller ends the read once the socket is empty, as in the plain
+    // read path: what OpenSSL could still decrypt came first, the error follows (next round).
+    end_event = VC_EVENT_ERROR;
+    end_errno = socket_error;
+    drained   = false;
   }
   if (drained) {
     s.triggered = false;
@@ -519,22 +433,10 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
 void
 SSLNetVConnection::before_socket_close()
 {
+  // TLS has input the user never asks for (a TLS 1.3 server's session tickets reach a client that
+  // only writes): the graceful close that follows reads it away, so the close_notify and the end
+  // of the user's data are not lost to a reset.
   send_close_notify();
-  // TLS has input the user never asks for: a TLS 1.3 server's session tickets reach a client that
-  // only writes. A socket closed with unread input sends a reset, and the kernel then drops what
-  // it had not sent yet (the end of the user's data, the close_notify). Read it away first.
-  if (fd < 0 || drain_socket(fd)) {
-    return; // the peer has finished too: nothing more can arrive, close now
-  }
-  // The peer may still send (a TLS 1.3 server's session tickets reach a client only after its
-  // handshake is done, possibly after the client has written everything and closed): send our FIN
-  // now and keep the socket itself open a little longer through a duplicate descriptor, reading
-  // away what comes until the peer's FIN, so it is not answered with a reset.
-  ::shutdown(fd, SHUT_WR);
-  int keep = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (keep >= 0) {
-    lingerer_of(thread).add(keep, thread->now() + kLingerTime, *thread);
-  }
 }
 
 void

@@ -3,8 +3,10 @@
 #include "support/NetTestHarness.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,6 +217,18 @@ SocketPeer::wait_closed(std::chrono::milliseconds deadline)
       return false;
     }
   }
+}
+
+bool
+SocketPeer::wait_acknowledged(std::chrono::milliseconds deadline)
+{
+  // Nothing signals an acknowledgement to a blocking peer: look at the send queue until it empties.
+  return eventually(
+      [this] {
+        int unacked = 0;
+        return ::ioctl(_fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+      },
+      deadline);
 }
 
 void

@@ -63,6 +63,9 @@ public:
   std::string recv_exact(std::size_t n, std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// Read until EOF. `eof` tells whether EOF was seen before the deadline.
   std::string recv_until_eof(bool *eof = nullptr, std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// Wait until the other side's kernel has acknowledged every byte sent (our send queue is empty):
+  /// from then on what we sent waits in its socket, whatever happens to this one.
+  bool wait_acknowledged(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// Wait until the peer closes or resets: true if it did before the deadline.
   bool wait_closed(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   void shutdown_write();

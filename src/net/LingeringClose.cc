@@ -1,0 +1,135 @@
+// LingeringClose: the graceful end of a socket (drain, FIN, bounded wait for acknowledgement or
+// the peer's FIN), with one Lingerer continuation per net thread holding the sockets that wait.
+#include "net/LingeringClose.h"
+
+#include "iocore/eventsystem/Continuation.h"
+#include "iocore/eventsystem/EThread.h"
+
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+namespace iocore {
+namespace {
+  constexpr int kDrainReadsPerLook = 16;
+
+  /// True when every byte written to fd has been acknowledged by the peer (or fd is no TCP socket
+  /// with a send queue): a reset can no longer cost the peer anything we sent.
+  bool all_sent_acknowledged(int fd)
+  {
+    int unacked = 0;
+    return ::ioctl(fd, SIOCOUTQ, &unacked) != 0 || unacked == 0;
+  }
+
+  class Lingerer : public Continuation
+  {
+  public:
+    Lingerer() : Continuation(new_ProxyMutex()) { set_handler(&Lingerer::tick); }
+    ~Lingerer() override
+    {
+      for (const Waiting &w : _waiting) {
+        ::close(w.fd);
+      }
+    }
+    Lingerer(const Lingerer &)            = delete;
+    Lingerer &operator=(const Lingerer &) = delete;
+
+    void add(int fd, ink_hrtime deadline, EThread &t)
+    {
+      if (static_cast<int>(_waiting.size()) >= kMaxLingeringPerThread) {
+        ::close(fd);
+        return;
+      }
+      _waiting.push_back({fd, deadline});
+      if (!_scheduled) {
+        _scheduled = true;
+        t.schedule_in_local(this, kLingerTick);
+      }
+    }
+
+    int tick(int, void *)
+    {
+      ink_hrtime now = this_ethread()->now();
+      std::erase_if(_waiting, [now](const Waiting &w) {
+        bool finished = all_sent_acknowledged(w.fd) || drain_socket(w.fd) || now >= w.deadline;
+        if (finished) {
+          ::close(w.fd);
+        }
+        return finished;
+      });
+      _scheduled = !_waiting.empty();
+      if (_scheduled) {
+        this_ethread()->schedule_in_local(this, kLingerTick);
+      }
+      return EVENT_DONE;
+    }
+
+    int size() const { return static_cast<int>(_waiting.size()); }
+
+  private:
+    struct Waiting {
+      int fd;
+      ink_hrtime deadline;
+    };
+    std::vector<Waiting> _waiting;
+    bool _scheduled = false;
+  };
+
+  int lingerer_key()
+  {
+    static int key = EThread::register_local_data_key();
+    return key;
+  }
+
+  Lingerer &lingerer_of(EThread &t)
+  {
+    auto *l = static_cast<Lingerer *>(t.local_data(lingerer_key()));
+    if (l == nullptr) {
+      l = new Lingerer();
+      t.set_local_data(lingerer_key(), l, [](void *p) { delete static_cast<Lingerer *>(p); });
+    }
+    return *l;
+  }
+} // namespace
+
+bool
+drain_socket(int fd)
+{
+  char buf[4096];
+  for (int i = 0; i < kDrainReadsPerLook; ++i) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0) {
+      return true;
+    }
+    if (n < 0) {
+      return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    }
+  }
+  return false;
+}
+
+void
+close_socket_gracefully(EThread &t, int fd)
+{
+  // The input first: a socket closed with unread input resets. Then, if the peer may still send
+  // and part of our data is unacknowledged, our FIN goes now and the socket waits on the list.
+  if (drain_socket(fd) || all_sent_acknowledged(fd)) {
+    ::close(fd);
+    return;
+  }
+  ::shutdown(fd, SHUT_WR);
+  lingerer_of(t).add(fd, t.now() + kLingerTime, t);
+}
+
+int
+lingering_sockets(EThread &t)
+{
+  auto *l = static_cast<Lingerer *>(t.local_data(lingerer_key()));
+  return l ? l->size() : 0;
+}
+} // namespace iocore
