@@ -246,13 +246,51 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
     end(EndReason::kTimeout, event == VC_EVENT_ACTIVE_TIMEOUT ? "active" : "inactivity");
     break;
   case VC_EVENT_ERROR:
-  default: {
-    NetVConnection *who = from_upstream ? _server : _client;
-    int err             = who != nullptr ? who->lerrno : 0;
-    end(EndReason::kError, (from_upstream ? "upstream_" : "client_") + (err ? errno_name(err) : std::string("error")));
+  default:
+    on_side_failed(vio, from_upstream);
     break;
   }
+}
+
+void
+ProxyTunnel::on_side_failed(VIO *vio, bool upstream)
+{
+  NetVConnection *who = upstream ? _server : _client;
+  int err             = who != nullptr ? who->lerrno : 0;
+  if (_error_detail.empty()) {
+    _error_detail = (upstream ? "upstream_" : "client_") + (err ? errno_name(err) : std::string("error"));
   }
+  // The failed side (a reset, mostly) takes nothing more: the direction towards it ends here,
+  // with what it had not taken yet. What it sent before failing is still forwarded: its read side
+  // reports that data first and its end after (at once, when the error came on the read side).
+  Direction &towards = upstream ? _up : _down;
+  Direction &from    = upstream ? _down : _up;
+  abandon_direction(towards);
+  if (vio == from.read_vio) {
+    on_source_eos(from);
+  }
+  if (_up.done && _down.done) {
+    end(EndReason::kError, _error_detail);
+  }
+}
+
+void
+ProxyTunnel::abandon_direction(Direction &d)
+{
+  if (d.done) {
+    return;
+  }
+  account(d);
+  d.done               = true;
+  NetVConnection *src  = &d == &_up ? _client : _server;
+  NetVConnection *dest = &d == &_up ? _server : _client;
+  if (d.write_vio != nullptr && dest != nullptr) {
+    dest->do_io_write(nullptr, 0, nullptr);
+  }
+  if (d.read_vio != nullptr && src != nullptr && !d.src_eos) {
+    src->do_io_read(nullptr, 0, nullptr); // nothing read from here could go anywhere
+  }
+  d.write_vio = nullptr;
 }
 
 void
@@ -292,7 +330,7 @@ ProxyTunnel::finish_direction(Direction &d)
   dest->do_io_shutdown(IO_SHUTDOWN_WRITE);
   d.write_vio = nullptr;
   if (_up.done && _down.done) {
-    end(EndReason::kEof);
+    end(_error_detail.empty() ? EndReason::kEof : EndReason::kError, _error_detail);
   }
 }
 

@@ -44,6 +44,11 @@ private:
   void abandon_attempt();
   void confirm_upstream();
   void on_vc_event(int event, iocore::VIO *vio);
+  /// A VIO of one side reported an error (a reset, mostly): end what goes towards that side, keep
+  /// forwarding what it sent before, and end the tunnel once both directions are over.
+  void on_side_failed(iocore::VIO *vio, bool upstream);
+  /// Stop a direction for good: its destination takes nothing more, its source is not read.
+  void abandon_direction(Direction &d);
   void on_source_eos(Direction &d);
   void apply_source_eos(Direction &d);
   void finish_direction(Direction &d);
@@ -72,6 +77,9 @@ private:
   bool _in_connect_call           = false;
   int _inline_failure             = 0;
   int _last_error                 = 0;
+
+  /// The first side failure ("upstream_ECONNRESET"), for the access log once the tunnel ends.
+  std::string _error_detail;
 
   iocore::ink_hrtime _start;
   std::string _client_name;

@@ -399,3 +399,112 @@ def test_access_log_and_metrics_add_up(start_iocore, origin, tmp_path):
     assert m["iocore_net_connects_total"] == 3
     assert m["iocore_net_read_bytes_total"] >= 2 * sum(sizes)
     assert m["iocore_net_write_bytes_total"] >= 2 * sum(sizes)
+
+
+# --- resets ----------------------------------------------------------------------------------------------------
+
+def _unacked_bytes(sock):
+    import fcntl
+    import struct
+    import termios
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
+def test_origin_answer_before_its_reset_reaches_the_client(start_iocore, origin):
+    """An origin reads 10 bytes of a 256 KiB upload, answers 64 KiB and closes with the rest of the
+    upload unread, so its kernel resets the connection: every byte of the answer reaches the client,
+    then the close, every time; the access log says the upstream reset."""
+    answer = os.urandom(65536)
+
+    def handler(conn):
+        got = b""
+        while len(got) < 10:
+            data = conn.recv(10 - len(got))
+            if not data:
+                return
+            got += data
+        conn.sendall(answer)  # then the close, with unread input: a reset
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", "-")
+    rounds = 20
+    for i in range(rounds):
+        s = connect(p.addr())
+        upload = b"u" * (256 * 1024)
+
+        def send_upload():
+            try:
+                s.sendall(upload)
+            except OSError:
+                pass  # the proxy stops reading once the origin is gone
+
+        sender = threading.Thread(target=send_upload, daemon=True)
+        sender.start()
+        received = bytearray()
+        d = Deadline(10)
+        while True:
+            s.settimeout(max(0.01, d.left()))
+            try:
+                data = s.recv(1 << 16)
+            except socket.timeout:
+                raise AssertionError(f"round {i}: no end within 10 s ({len(received)} bytes)")
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            received += data
+        try:
+            s.shutdown(socket.SHUT_RDWR)  # wakes the sender
+        except OSError:
+            pass  # already reset
+        sender.join(10)
+        s.close()
+        assert bytes(received) == answer, f"round {i}: {len(received)} of {len(answer)} bytes reached the client"
+    assert not o.errors
+    wait_for(lambda: sum("end=error" in line and "upstream_" in line for line in p.stdout_lines) == rounds, 10,
+             what="an access-log line naming the upstream's reset per round")
+
+
+def test_client_data_before_its_reset_reaches_the_origin(start_iocore, origin):
+    """The mirror image: a client sends 100 KB, reads a little of a long answer and closes with
+    the rest unread (a reset): the origin receives all 100 KB, then the close."""
+    received = []
+    done = threading.Event()
+
+    def handler(conn):
+        total = 0
+        stream = threading.Thread(target=lambda: _stream_until_closed(conn), daemon=True)
+        stream.start()
+        try:
+            conn.settimeout(10)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                total += len(data)
+        except ConnectionResetError:
+            pass
+        finally:
+            received.append(total)
+            done.set()
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", "-")
+    s = connect(p.addr())
+    s.sendall(b"c" * 100000)
+    wait_for(lambda: _unacked_bytes(s) == 0, 10, what="the upload acknowledged by the proxy")
+    recv_exactly(s, 10)
+    s.close()  # the answer unread: a reset
+    assert done.wait(10), "the origin saw no close"
+    assert received == [100000]
+    wait_for(lambda: any("end=error" in line and "client_" in line for line in p.stdout_lines), 10,
+             what="an access-log line naming the client's reset")
+
+
+def _stream_until_closed(conn):
+    chunk = b"o" * 65536
+    try:
+        while True:
+            conn.sendall(chunk)
+    except OSError:
+        pass
