@@ -89,7 +89,9 @@ UnixNetVConnection::do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf)
     std::fprintf(stderr, "iocore: do_io_read on a closed connection\n");
     return nullptr;
   }
-  read.vio.op        = stopping ? VIO::NONE : VIO::READ;
+  // The stopping form keeps op == READ with no continuation, as ATS: a connection whose every
+  // started direction has no continuation is an orphan that closes itself on a timeout (mainEvent).
+  read.vio.op        = VIO::READ;
   read.vio.mutex     = c ? c->mutex : mutex;
   read.vio._cont     = c;
   read.vio.nbytes    = nbytes;
@@ -119,7 +121,7 @@ UnixNetVConnection::do_io_write(Continuation *c, int64_t nbytes, IOBufferReader 
     std::fprintf(stderr, "iocore: do_io_write on a closed connection\n");
     return nullptr;
   }
-  write.vio.op        = stopping ? VIO::NONE : VIO::WRITE;
+  write.vio.op        = VIO::WRITE; // the stopping form too (see do_io_read)
   write.vio.mutex     = c ? c->mutex : mutex;
   write.vio._cont     = c;
   write.vio.nbytes    = nbytes;
@@ -762,10 +764,11 @@ UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &bu
 void
 UnixNetVConnection::set_inactivity_timeout(ink_hrtime timeout_in)
 {
+  // Arms the clock whatever is enabled, as ATS (next_inactivity_timeout_at = now + timeout): after
+  // both directions were disabled (which stops it) this is how an SM, or an orphan, gets it back.
   inactivity_timeout_in = std::max<ink_hrtime>(timeout_in, 0);
-  bool wanted           = read.enabled.load(std::memory_order_relaxed) || write.enabled.load(std::memory_order_relaxed);
   ink_hrtime now        = thread ? thread->now() : ink_get_hrtime();
-  next_inactivity_timeout_at.store(timeout_in > 0 && wanted ? now + timeout_in : 0, std::memory_order_relaxed);
+  next_inactivity_timeout_at.store(timeout_in > 0 ? now + timeout_in : 0, std::memory_order_relaxed);
 }
 
 void
@@ -837,31 +840,36 @@ UnixNetVConnection::mainEvent(int event, void *data)
   deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
   net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
 
+  // A direction started without a continuation (do_io_read(nullptr, 0, nullptr)) has nobody to
+  // tell. When no direction has anyone, the connection is an orphan and closes itself (ATS:
+  // read_signal_and_update's default branch, TS-4131). Unlike ATS, a read side without a
+  // continuation does not close a connection whose write side still has one to tell.
+  bool read_running  = read.vio.op == VIO::READ && !(shutdown_flags & kShutdownRead);
+  bool write_running = write.vio.op == VIO::WRITE && !(shutdown_flags & kShutdownWrite);
+  bool orphan        = (read_running || write_running) && !(read_running && read.vio._cont) && !(write_running && write.vio._cont);
+  if (orphan) {
+    closed.store(1, std::memory_order_release);
+    rlock.release();
+    wlock.release();
+    nh->free_netvc(this);
+    return EVENT_DONE;
+  }
   Continuation *writer_cont = write.vio._cont;
   Continuation *reader_cont = nullptr;
-  bool told                 = false;
-  if (read.vio.op == VIO::READ && !(shutdown_flags & kShutdownRead)) {
+  if (read_running && read.vio._cont) {
     reader_cont = read.vio._cont;
-    told        = true;
     if (signal_and_update(read, signal_event) == SignalResult::kClosed) {
       return EVENT_DONE;
     }
   }
   // The write side is told too unless the read side's continuation re-armed the timeout, closed the
   // VC, is the same continuation, or replaced the write continuation meanwhile.
-  if (deadline.load(std::memory_order_relaxed) == 0 && !closed.load(std::memory_order_acquire) && write.vio.op == VIO::WRITE &&
-      !(shutdown_flags & kShutdownWrite) && reader_cont != write.vio._cont && writer_cont == write.vio._cont) {
-    told = true;
+  if (deadline.load(std::memory_order_relaxed) == 0 && !closed.load(std::memory_order_acquire) && write_running &&
+      write.vio._cont != nullptr && !(shutdown_flags & kShutdownWrite) && reader_cont != write.vio._cont &&
+      writer_cont == write.vio._cont) {
     if (signal_and_update(write, signal_event) == SignalResult::kClosed) {
       return EVENT_DONE;
     }
-  }
-  if (!told && action_.continuation == nullptr) {
-    // No VIO and nobody to tell: nothing will ever close this connection but us.
-    closed.store(1, std::memory_order_release);
-    rlock.release();
-    wlock.release();
-    nh->free_netvc(this);
   }
   return EVENT_DONE;
 }

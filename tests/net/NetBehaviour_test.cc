@@ -919,4 +919,81 @@ TEST(NetClose, CloseWithUnreadInputStillDeliversEverythingWritten)
   ASSERT_EQ(static_cast<int64_t>(data.size()), kBytes);
   EXPECT_EQ(data, pattern(0, kBytes, 3));
 }
+// --- Orphans: connections nobody will close ----------------------------------------------------------------
+
+/// Accepts connections, stops both directions without a continuation (so nobody is left to tell)
+/// and arms a timeout, as an SM that gives a connection up would.
+std::unique_ptr<Session>
+orphaning_session(std::function<void(NetVConnection *)> arm)
+{
+  return std::make_unique<Session>([arm](Session &s, int event, void *) {
+    if (event == NET_EVENT_ACCEPT) {
+      s.rbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
+      (void)s.vc->do_io_read(&s, INT64_MAX, s.rbuf);
+      s.vc->do_io_read(nullptr, 0, nullptr);
+      s.vc->do_io_write(nullptr, 0, nullptr);
+      arm(s.vc);
+    }
+    return EVENT_DONE;
+  });
+}
+
+// The seed's rule (ATS TS-4131): a connection whose VIOs have no continuation closes itself on a
+// timeout. Disabling both directions stopped the clock; the explicit setter arms it again.
+TEST(NetTimeouts, AnOrphanWithAnInactivityTimeoutIsClosedByTheCop)
+{
+  SessionServer server(
+      [] { return orphaning_session([](NetVConnection *vc) { vc->set_inactivity_timeout(HRTIME_MSECONDS(200)); }); });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(peer->wait_closed()) << "the orphan was never closed";
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+  EXPECT_EQ(s->event_list(), std::vector<int>{NET_EVENT_ACCEPT}) << "nobody is told: there is nobody";
+}
+
+TEST(NetTimeouts, AnOrphanWithAnActiveTimeoutIsClosedByTheCop)
+{
+  SessionServer server([] { return orphaning_session([](NetVConnection *vc) { vc->set_active_timeout(HRTIME_MSECONDS(200)); }); });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  ASSERT_NE(server.wait_session(0), nullptr);
+  EXPECT_TRUE(peer->wait_closed()) << "the orphan was never closed";
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+// Not ATS: a read side stopped without a continuation does not close a connection whose write side
+// still has someone to tell; the writer gets the timeout and decides.
+TEST(NetTimeouts, AStoppedReadSideDoesNotCloseUnderALiveWriter)
+{
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *) {
+      if (event == NET_EVENT_ACCEPT) {
+        s.vc->do_io_read(nullptr, 0, nullptr);
+        // More than the kernel takes while the peer does not read: the write stays enabled.
+        s.wbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_2M);
+        s.wr   = s.wbuf->alloc_reader();
+        std::string block(1 << 20, 'w');
+        for (int i = 0; i < 16; ++i) {
+          s.wbuf->write(block.data(), static_cast<int64_t>(block.size()));
+        }
+        s.write_vio = s.vc->do_io_write(&s, 16 << 20, s.wr);
+        s.vc->set_inactivity_timeout(HRTIME_MSECONDS(300));
+      } else if (event == VC_EVENT_INACTIVITY_TIMEOUT) {
+        s.close();
+      }
+      return EVENT_DONE;
+    });
+  });
+  NetEnvironment env;
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
+  ASSERT_TRUE(peer);
+  Session *s = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT)) << "the writer is told, not left with a freed VC";
+  EXPECT_TRUE(peer->wait_closed());
+}
 } // namespace

@@ -51,9 +51,16 @@ public:
   // call-back). Calling a setter again restarts the timer.
   /// VC_EVENT_ACTIVE_TIMEOUT once `timeout_in` has passed since this call, whatever the traffic.
   virtual void set_active_timeout(ink_hrtime timeout_in) = 0;
-  /// VC_EVENT_INACTIVITY_TIMEOUT after `timeout_in` without progress while a read or write is
-  /// enabled. 0 turns the inactivity timeout off for this connection; a connection that never set
-  /// one gets NetConfig::default_inactivity_timeout.
+  /// VC_EVENT_INACTIVITY_TIMEOUT after `timeout_in` without progress. The clock starts at this
+  /// call, restarts on every read or write that moves data, stops while neither direction is
+  /// enabled and starts again on reenable or another call of this setter. 0 turns the inactivity
+  /// timeout off for this connection; a connection that never set one gets
+  /// NetConfig::default_inactivity_timeout.
+  ///
+  /// Timeouts go to the read VIO's continuation, then to the write VIO's (if it is another one and
+  /// the first did not re-arm or close). A connection whose started directions have no
+  /// continuation (do_io_read(nullptr, 0, nullptr) and the same for write) is an orphan: on a
+  /// timeout it closes itself.
   virtual void set_inactivity_timeout(ink_hrtime timeout_in) = 0;
   virtual void cancel_active_timeout()                       = 0;
   virtual void cancel_inactivity_timeout()                   = 0;
