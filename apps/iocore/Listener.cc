@@ -2,13 +2,16 @@
 // every net thread (each call holds only the new connection's own mutex, which the sessions adopt).
 #include "Listener.h"
 
+#include "Log.h"
+
 #include <cerrno>
 #include <cstring>
 
 namespace iocore_cli {
 using namespace iocore;
 
-Listener::Listener(std::string name, Factory factory) : Continuation(), _name(std::move(name)), _factory(std::move(factory))
+Listener::Listener(std::string name, Factory factory, OnFailure on_failure)
+    : Continuation(), _name(std::move(name)), _factory(std::move(factory)), _on_failure(std::move(on_failure))
 {
   set_handler(&Listener::accept_event);
 }
@@ -55,6 +58,17 @@ Listener::stop()
 int
 Listener::accept_event(int event, void *data)
 {
+  if (event == EVENT_ERROR) {
+    // The library stopped this listener: its socket failed for good (data: -errno).
+    int err = static_cast<int>(-reinterpret_cast<intptr_t>(data));
+    log_message(LogLevel::kError, "%s listener on %s failed: accept(): %s; it accepts no more connections", _name.c_str(),
+                _bound.to_string().c_str(), std::strerror(err));
+    _failed.store(true, std::memory_order_release);
+    if (_on_failure) {
+      _on_failure(*this, err);
+    }
+    return EVENT_DONE;
+  }
   if (event != NET_EVENT_ACCEPT) {
     return EVENT_DONE;
   }

@@ -6,6 +6,9 @@
 #include "Session.h"
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 
 #include <chrono>
 
@@ -13,6 +16,9 @@ namespace iocore_cli {
 namespace {
   /// After the forced close, how long sessions get to run their close on their own threads.
   constexpr auto kForceCloseGrace = std::chrono::seconds(2);
+
+  /// Set by request_stop() (-1: not requested).
+  std::atomic<int> g_requested_exit{-1};
 
   sigset_t shutdown_signals()
   {
@@ -29,6 +35,20 @@ block_shutdown_signals()
 {
   sigset_t set = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void
+request_stop(int exit_code)
+{
+  g_requested_exit.store(exit_code, std::memory_order_release);
+  ::kill(::getpid(), SIGTERM); // process-directed: the main thread's sigwait() takes it
+}
+
+std::optional<int>
+requested_exit_code()
+{
+  int code = g_requested_exit.load(std::memory_order_acquire);
+  return code >= 0 ? std::optional<int>(code) : std::nullopt;
 }
 
 int

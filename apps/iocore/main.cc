@@ -43,10 +43,23 @@ namespace {
     std::vector<std::shared_ptr<const iocore::TLSServerContext>> tls;
   };
 
+  /// A listener failed for good: the command goes on while another listener of its mode still
+  /// serves (the stats endpoint does not count), else it stops with exit code 1.
+  void stop_if_nothing_listens(const Services &s)
+  {
+    for (const auto &l : s.listeners) {
+      if (l->name() != "stats" && !l->has_failed()) {
+        return;
+      }
+    }
+    log_message(LogLevel::kError, "no listener left: stopping");
+    request_stop(1);
+  }
+
   void add_listener(Services &s, const char *name, const iocore::IpEndpoint &addr, Listener::Factory f,
                     std::shared_ptr<const iocore::TLSServerContext> tls = nullptr)
   {
-    s.listeners.push_back(std::make_unique<Listener>(name, std::move(f)));
+    s.listeners.push_back(std::make_unique<Listener>(name, std::move(f), [&s](Listener &, int) { stop_if_nothing_listens(s); }));
     s.addresses.push_back(addr);
     s.tls.push_back(std::move(tls));
   }
@@ -172,13 +185,16 @@ namespace {
     std::fflush(stdout);
     log_message(LogLevel::kInfo, "%s running with %d net thread(s); SIGTERM or SIGINT to stop", mode_name(o.mode), threads);
 
-    int sig = wait_for_shutdown_signal();
-    log_message(LogLevel::kInfo, "received %s: no longer accepting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    int sig                   = wait_for_shutdown_signal();
+    std::optional<int> failed = requested_exit_code();
+    if (!failed) {
+      log_message(LogLevel::kInfo, "received %s: no longer accepting", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
     drain(services->listeners, o.common.drain_timeout);
     iocore::eventProcessor.shutdown();
     close_access_log();
     log_message(LogLevel::kInfo, "stopped");
-    return 0;
+    return failed.value_or(0);
   }
 } // namespace
 } // namespace iocore_cli

@@ -32,6 +32,15 @@ namespace {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
   }
 
+  /// accept() errors that concern one connection only (it was aborted, refused by a firewall
+  /// rule, interrupted): the next accept() may well succeed. With the shortages, these are the
+  /// errors ATS's accept loops also survive; anything else (EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP...)
+  /// means the listening socket itself is unusable.
+  bool is_per_connection_error(int err)
+  {
+    return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN || err == EWOULDBLOCK;
+  }
+
   void pause_thread(ink_hrtime d)
   {
     ::poll(nullptr, 0, static_cast<int>(d / HRTIME_MSECONDS(1)));
@@ -110,7 +119,7 @@ NetAccept::start_connection(int sock, const sockaddr *peer, EThread *t)
 void
 NetAccept::accept_ready_connections(NetHandler &nh)
 {
-  while (fd >= 0 && !group.cancelled.load(std::memory_order_acquire)) {
+  while (fd >= 0 && group.is_listening()) {
     if (over_connection_limit()) {
       if (!has_pending_connection()) {
         return; // nothing waiting: the next readiness edge brings us back
@@ -134,8 +143,12 @@ NetAccept::accept_ready_connections(NetHandler &nh)
       if (err == EAGAIN || err == EWOULDBLOCK) {
         return;
       }
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) {
+      if (is_per_connection_error(err)) {
         continue;
+      }
+      if (!is_shortage(err)) {
+        group.fail(err, owner);
+        return;
       }
       handle_accept_error(err);
       // Edge-triggered: no new edge will come for connections already queued, so look again later.
@@ -182,7 +195,7 @@ NetAccept::acceptLoopEvent(int event, void *data)
 {
   (void)event;
   (void)data;
-  while (!group.cancelled.load(std::memory_order_acquire)) {
+  while (group.is_listening()) {
     if (over_connection_limit()) {
       pause_thread(kConnectionLimitRecheck);
       continue;
@@ -192,11 +205,15 @@ NetAccept::acceptLoopEvent(int event, void *data)
     int sock      = ::accept4(fd, reinterpret_cast<sockaddr *>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (sock < 0) {
       int err = errno;
-      if (group.cancelled.load(std::memory_order_acquire)) {
-        break;
+      if (!group.is_listening()) {
+        break; // cancel() shut the socket down to wake us
       }
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN) {
+      if (is_per_connection_error(err)) {
         continue;
+      }
+      if (!is_shortage(err)) {
+        group.fail(err, nullptr);
+        break;
       }
       handle_accept_error(err);
       pause_thread(kAcceptErrorPause);
@@ -209,9 +226,44 @@ NetAccept::acceptLoopEvent(int event, void *data)
 
 // --- AcceptGroup ------------------------------------------------------------------------------------------
 
-AcceptGroup::AcceptGroup(Continuation *c, const NetProcessor::AcceptOptions &o, bool is_tls) : opt(o), tls(is_tls)
+AcceptGroup::AcceptGroup(Continuation *c, const NetProcessor::AcceptOptions &o, bool is_tls)
+    : opt(o), tls(is_tls), _failure_notice(*this, c)
 {
   *static_cast<Action *>(this) = c;
+}
+
+AcceptGroup::FailureNotice::FailureNotice(AcceptGroup &g, Continuation *acceptor)
+    : Continuation(acceptor != nullptr && acceptor->mutex ? acceptor->mutex : new_ProxyMutex()), group(g)
+{
+  set_handler(&FailureNotice::deliver);
+}
+
+int
+AcceptGroup::FailureNotice::deliver(int, void *)
+{
+  // Runs holding the acceptor's mutex (its own when the acceptor has none). A cancel() that
+  // returned before this point means the acceptor must not be called any more.
+  if (!group.cancelled.load(std::memory_order_acquire) && group.continuation != nullptr) {
+    group.continuation->handleEvent(EVENT_ERROR, reinterpret_cast<void *>(static_cast<intptr_t>(-err)));
+  }
+  return EVENT_DONE;
+}
+
+void
+AcceptGroup::fail(int err, EThread *t)
+{
+  if (_failed.exchange(true, std::memory_order_acq_rel)) {
+    return; // another socket of the group failed first: one report
+  }
+  net_count(net_counters().accept_errors);
+  std::fprintf(stderr, "iocore: listener on port %d stopped: accept() failed: %s\n", port, std::strerror(err));
+  stop_sockets();
+  _failure_notice.err = err;
+  if (t != nullptr) {
+    t->schedule_imm(&_failure_notice);
+  } else {
+    eventProcessor.schedule_imm(&_failure_notice, opt.etype);
+  }
 }
 
 AcceptGroup::~AcceptGroup()
@@ -229,8 +281,16 @@ AcceptGroup::cancel(Continuation *c)
   if (cancelled.exchange(true)) {
     return;
   }
+  if (!_failed.load(std::memory_order_acquire)) {
+    stop_sockets();
+  }
+}
+
+void
+AcceptGroup::stop_sockets()
+{
   if (shared_fd >= 0) {
-    // Dedicated mode: wake the threads blocked in accept(); they see `cancelled` and return.
+    // Dedicated mode: wake the threads blocked in accept(); they see the group stopped and return.
     ::shutdown(shared_fd, SHUT_RDWR);
     return;
   }

@@ -67,5 +67,30 @@ public:
   UnixNetVConnection *new_vc();
   /// True while an fd-shortage episode lasts (logged once per episode).
   std::atomic<bool> in_error_episode{false};
+
+  /// Neither cancelled by its owner nor failed.
+  bool is_listening() const { return !cancelled.load(std::memory_order_acquire) && !_failed.load(std::memory_order_acquire); }
+  /// A listening socket of the group failed for good (accept() error `err` that no retry can
+  /// mend): stop every socket of the group, count and log it, and call the acceptor once with
+  /// EVENT_ERROR (data: -err) on thread t (any net thread when null). Callable from any thread.
+  void fail(int err, EThread *t);
+
+private:
+  /// Delivers the failure to the acceptor under its mutex (a member, so no event is ever left
+  /// pointing at freed memory when the group outlives the threads).
+  class FailureNotice : public Continuation
+  {
+  public:
+    FailureNotice(AcceptGroup &g, Continuation *acceptor);
+    int deliver(int event, void *data);
+    AcceptGroup &group;
+    int err = 0;
+  };
+
+  /// Close the listening sockets, each on its own thread (dedicated mode: wake the accept threads).
+  void stop_sockets();
+
+  std::atomic<bool> _failed{false};
+  FailureNotice _failure_notice;
 };
 } // namespace iocore

@@ -148,3 +148,70 @@ def test_demo_runs_proxy_to_builtin_origin(start_iocore):
     status, _, body = http_get_raw(("127.0.0.1", 8080))
     assert status == 200 and body
     assert p.terminate() == 0
+
+
+# --- a listener whose socket fails ----------------------------------------------------------------
+
+def _shut_down_listening_sockets(pid, port):
+    """Shut down, from outside, the listening sockets of process pid on port: its accept() then
+    fails with EINVAL, as with any socket broken for good. Uses pidfd_getfd (Linux 5.6+, and the
+    right to ptrace pid); skips the test where that is refused."""
+    import ctypes
+    import os
+    import re
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    assert inodes, f"no listening socket on port {port}"
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    copies = []
+    try:
+        # All copies first: the first shutdown makes iocore close its other sockets of the port.
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            m = re.match(r"socket:\[(\d+)\]$", target)
+            if not m or m.group(1) not in inodes:
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd
+            if fd < 0:
+                pytest.skip(f"pidfd_getfd refused: {os.strerror(ctypes.get_errno())}")
+            copies.append(socket.socket(fileno=fd))
+        assert len(copies) == len(inodes)
+        for s in copies:
+            s.shutdown(socket.SHUT_RDWR)
+    finally:
+        for s in copies:
+            s.close()
+        os.close(pidfd)
+
+
+def test_failed_only_listener_exits_non_zero(start_iocore):
+    p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "2")
+    _shut_down_listening_sockets(p.pid(), p.port("http"))
+    try:
+        p.proc.wait(10)
+    except Exception:
+        raise AssertionError("iocore kept running with no listener left")
+    assert p.proc.returncode == 1
+    p._stderr_thread.join(2)
+    err = p.stderr()
+    assert "http listener on 127.0.0.1:" in err and "Invalid argument" in err, err
+    assert "no listener left" in err, err
+
+
+def test_failed_stats_listener_is_logged_and_the_mode_goes_on(start_iocore):
+    p = start_iocore("http", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", expect_listeners=2)
+    _shut_down_listening_sockets(p.pid(), p.port("stats"))
+    from conftest import http_get_raw, wait_for
+    wait_for(lambda: "stats listener" in p.stderr(), 10, what="the stats listener's failure logged")
+    status, _, body = http_get_raw(p.addr("http"))
+    assert status == 200 and body
+    assert p.terminate() == 0

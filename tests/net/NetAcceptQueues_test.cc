@@ -166,6 +166,110 @@ TEST(NetAccept, CancelStopsListening)
   EXPECT_TRUE(refused);
 }
 
+/// The listening sockets of this process bound to `port` (found through /proc/self/fd).
+std::vector<int>
+listening_sockets_on(int port)
+{
+  std::vector<int> out;
+  for (int fd = 0; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    sockaddr_storage ss{};
+    socklen_t slen = sizeof(ss);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &slen) == 0) {
+      IpEndpoint ep;
+      ep.assign(reinterpret_cast<sockaddr *>(&ss));
+      if (ep.port() == port) {
+        out.push_back(fd);
+      }
+    }
+  }
+  return out;
+}
+
+/// An acceptor that records what it is told besides connections (which it closes).
+class RecordingAcceptor : public Continuation
+{
+public:
+  RecordingAcceptor() : Continuation(new_ProxyMutex()) { set_handler(&RecordingAcceptor::handle); }
+  int handle(int event, void *data)
+  {
+    if (event == NET_EVENT_ACCEPT) {
+      static_cast<NetVConnection *>(data)->do_io_close();
+    } else {
+      std::lock_guard<std::mutex> g(m);
+      others.emplace_back(event, reinterpret_cast<intptr_t>(data));
+    }
+    told.notify();
+    return EVENT_DONE;
+  }
+  std::vector<std::pair<int, intptr_t>> snapshot()
+  {
+    std::lock_guard<std::mutex> g(m);
+    return others;
+  }
+  std::mutex m;
+  std::vector<std::pair<int, intptr_t>> others;
+  EventWaiter told;
+};
+
+// A listening socket that breaks for good (here: shut down under the listener, so accept() says
+// EINVAL) is reported to the acceptor once, as EVENT_ERROR with -errno, and the listener stops
+// instead of retrying for ever. Both accept modes.
+TEST(NetAccept, AListenerWhoseAcceptFailsForGoodTellsTheAcceptorOnceAndStops)
+{
+  for (int accept_threads : {0, 1}) {
+    SCOPED_TRACE(accept_threads == 0 ? "per-thread accept" : "dedicated accept thread");
+    RecordingAcceptor acceptor;
+    NetEnvironment env;
+    NetProcessor::AcceptOptions opt;
+    opt.local_ip       = IpEndpoint::loopback(AF_INET);
+    opt.accept_threads = accept_threads;
+    Action *listener;
+    {
+      MutexLock lock(acceptor.mutex, nullptr);
+      listener = netProcessor.accept(&acceptor, opt);
+    }
+    ASSERT_NE(listener, nullptr);
+    int port             = NetProcessor::accept_port(listener);
+    int64_t errors_was   = net_stats_snapshot().accept_errors;
+    std::vector<int> fds = listening_sockets_on(port);
+    ASSERT_FALSE(fds.empty());
+    for (int fd : fds) {
+      ::shutdown(fd, SHUT_RDWR);
+    }
+    ASSERT_TRUE(acceptor.told.wait_until([&] { return !acceptor.snapshot().empty(); }));
+    // Stopped, not retrying: a listener that retried would have called accept() again (and
+    // counted another error) within its 50 ms pause. Wait for timers set well after that.
+    EventWaiter later;
+    struct Marker : Continuation {
+      EventWaiter &w;
+      explicit Marker(EventWaiter &ew) : Continuation(new_ProxyMutex()), w(ew) { set_handler(&Marker::fire); }
+      int fire(int, void *)
+      {
+        w.notify();
+        return EVENT_DONE;
+      }
+    };
+    std::vector<std::unique_ptr<Marker>> markers;
+    std::mutex markers_m;
+    eventProcessor.run_on_each_thread(ET_NET, [&](EThread *t) {
+      std::lock_guard<std::mutex> g(markers_m);
+      markers.push_back(std::make_unique<Marker>(later));
+      t->schedule_in_local(markers.back().get(), HRTIME_MSECONDS(300));
+    });
+    ASSERT_TRUE(later.wait_for(eventProcessor.n_threads_for_type(ET_NET)));
+    auto told = acceptor.snapshot();
+    ASSERT_EQ(told.size(), 1u);
+    EXPECT_EQ(told[0].first, EVENT_ERROR);
+    EXPECT_EQ(told[0].second, -EINVAL);
+    EXPECT_EQ(net_stats_snapshot().accept_errors, errors_was + 1);
+    MutexLock lock(acceptor.mutex, nullptr);
+    listener->cancel(); // still allowed, and harmless
+  }
+}
+
 TEST(NetAccept, MaxConnectionsInLeavesNewConnectionsInTheKernelQueue)
 {
   EchoServer server;

@@ -42,6 +42,15 @@ public:
   /// mutex (so calls may then run on several threads at once). Returns the Action that stops listening
   /// (cancel()), or nullptr if the socket could not be set up (errno tells why). Also known as
   /// main_accept.
+  ///
+  /// Failures of accept() that concern one connection (ECONNABORTED, EPROTO, EPERM, EINTR) are
+  /// skipped; running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
+  /// accepting for a moment (counted in NetStats::accept_errors). Any other error means the
+  /// listening socket is unusable (EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP...): the listener stops,
+  /// closes its sockets, counts one accept error and calls `cont` once with EVENT_ERROR, data =
+  /// -errno as intptr_t, on a net thread holding cont's mutex (a fresh one if cont has none),
+  /// unless cancel() was called first. Connections accepted before the failure are still handed
+  /// over. cancel() stays allowed (and does nothing more) afterwards.
   virtual Action *accept(Continuation *cont, const AcceptOptions &opt) = 0;
   /// accept() with default AcceptOptions.
   Action *accept(Continuation *cont);
