@@ -10,6 +10,7 @@
 #include "BoundedBuffer.h"
 #include "Listener.h"
 #include "Log.h"
+#include "LogRateLimiter.h"
 #include "Stats.h"
 
 #include <cerrno>
@@ -20,6 +21,8 @@ using namespace iocore;
 namespace {
   /// Private event code of the per-attempt connect timer.
   constexpr int kEventConnectTimeout = 61101;
+  /// At most one warning per upstream this often about its failed connects.
+  constexpr ink_hrtime kUpstreamWarningInterval = HRTIME_SECONDS(10);
 } // namespace
 
 ProxyTunnel::ProxyTunnel(NetVConnection *client, TcpProxyConfig &config)
@@ -98,10 +101,7 @@ ProxyTunnel::connect_next()
     Action *a               = processor.connect_re(this, &_upstream.sa, &_config.upstream_options);
     _in_connect_call        = false;
     if (_inline_failure != 0) {
-      stat_add(app_stats().proxy_upstream_connect_failures);
-      _last_error = _inline_failure;
-      log_message(LogLevel::kDebug, "proxy %s: upstream %s failed: %s", _client_name.c_str(), _upstream.to_string().c_str(),
-                  errno_name(_inline_failure).c_str());
+      note_upstream_failure(_inline_failure);
       continue;
     }
     if (a != ACTION_RESULT_DONE && a != nullptr && _server == nullptr) {
@@ -139,16 +139,31 @@ ProxyTunnel::on_connect_failed(int err)
   if (_phase != Phase::kConnecting) {
     return;
   }
-  stat_add(app_stats().proxy_upstream_connect_failures);
-  _last_error = err;
-  log_message(LogLevel::kDebug, "proxy %s: upstream %s failed: %s", _client_name.c_str(), _upstream.to_string().c_str(),
-              errno_name(err).c_str());
-  abandon_attempt();
+  note_upstream_failure(err);
+  abandon_attempt(err);
   connect_next();
 }
 
 void
-ProxyTunnel::abandon_attempt()
+ProxyTunnel::note_upstream_failure(int err)
+{
+  // Refused, unreachable or timed out: counted here as in the net layer's connect_failures (which
+  // sees the same attempts), logged per client at debug and per upstream, rate-limited, at warn.
+  static LogRateLimiter limiter(kUpstreamWarningInterval);
+  stat_add(app_stats().proxy_upstream_connect_failures);
+  _last_error          = err;
+  std::string upstream = _upstream.to_string();
+  log_message(LogLevel::kDebug, "proxy %s: upstream %s failed: %s", _client_name.c_str(), upstream.c_str(),
+              errno_name(err).c_str());
+  int64_t held_back = 0;
+  if (is_log_enabled(LogLevel::kWarn) && limiter.allow(upstream, ink_get_hrtime(), held_back)) {
+    log_message(LogLevel::kWarn, "upstream %s: connect failed: %s (%lld more failure(s) since the last warning)", upstream.c_str(),
+                errno_name(err).c_str(), static_cast<long long>(held_back));
+  }
+}
+
+void
+ProxyTunnel::abandon_attempt(int err)
 {
   if (_connect_timer != nullptr) {
     _connect_timer->cancel();
@@ -159,7 +174,7 @@ ProxyTunnel::abandon_attempt()
     _connect_action = nullptr;
   }
   if (_server != nullptr) {
-    _server->do_io_close();
+    _server->do_io_close(err); // with the reason: the net layer counts the failed connect
     _server        = nullptr;
     _up.write_vio  = nullptr;
     _down.read_vio = nullptr;

@@ -41,7 +41,10 @@ private:
   void connect_next();
   void on_open(iocore::NetVConnection *vc);
   void on_connect_failed(int err);
-  void abandon_attempt();
+  /// Count and report a failed attempt on the current upstream.
+  void note_upstream_failure(int err);
+  /// Give up the current upstream attempt, which failed with err.
+  void abandon_attempt(int err);
   void confirm_upstream();
   void on_vc_event(int event, iocore::VIO *vio);
   /// A VIO of one side reported an error (a reset, mostly): end what goes towards that side, keep

@@ -165,6 +165,15 @@ NetHandler::dispatch(const PollEvent &ev)
       vc->socket_error = err;
     }
   }
+  if (vc->connect_pending.load(std::memory_order_relaxed)) {
+    // The first report on a connecting socket settles the connect: an error or hang-up means it
+    // failed (refused, unreachable), anything else that the handshake completed.
+    if (ev.ready & (kError | kHangup)) {
+      vc->note_connect_failed();
+    } else {
+      vc->connect_pending.store(false, std::memory_order_relaxed);
+    }
+  }
   if (ev.ready & (kReadHangup | kError | kHangup | kUrgent)) {
     vc->read_until_eagain = true;
   }

@@ -154,6 +154,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   }
   if (alerrno != -1 && alerrno != 0) {
     lerrno = alerrno;
+    note_connect_failed(); // the user gave up on the connect (its own connect timeout, say)
   }
   if (oob) {
     if (oob->retry && is_owner_thread()) {
@@ -326,6 +327,14 @@ UnixNetVConnection::reenable_re(VIO *vio)
     net_read_io(*nh);
   } else {
     write_to_net_io(*nh);
+  }
+}
+
+void
+UnixNetVConnection::note_connect_failed()
+{
+  if (connect_pending.exchange(false, std::memory_order_relaxed)) {
+    net_count(net_counters().connect_failures);
   }
 }
 
@@ -839,6 +848,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   std::atomic<ink_hrtime> &deadline = inactivity ? next_inactivity_timeout_at : next_activity_timeout_at;
   deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
   net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
+  note_connect_failed(); // a timeout before the TCP handshake completed
 
   // A direction started without a continuation (do_io_read(nullptr, 0, nullptr)) has nobody to
   // tell. When no direction has anyone, the connection is an orphan and closes itself (ATS:
@@ -1083,6 +1093,8 @@ UnixNetVConnection::connectUp(EThread *t)
   }
   net_count(net_counters().connections_currently_open);
   net_count(net_counters().connects);
+  // Settled by the poller's first report on the socket (an immediate success reports writable).
+  connect_pending.store(true, std::memory_order_relaxed);
   set_handler(&UnixNetVConnection::mainEvent);
   h->start_cop(this);
   set_local_addr();

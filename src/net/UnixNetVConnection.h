@@ -161,6 +161,9 @@ public:
   /// carries credentials or descriptors can stop at a message boundary, which iocore never uses.
   bool read_until_eagain = false;
   bool is_outbound       = false;
+  /// Outgoing and the TCP handshake not known to be complete yet (the poller has not reported on
+  /// the socket since connect()). Atomic: do_io_close may run on another thread.
+  std::atomic<bool> connect_pending{false};
   /// TLS handshake still to do (never set for plain TCP). Owner thread only.
   bool handshake_pending     = false;
   bool accepted_callback_due = false;
@@ -199,6 +202,9 @@ public:
   NetState &state_of(VIO &vio) { return &vio == &read.vio ? read : write; }
   /// The effective inactivity timeout (explicit, or the default; 0 = none).
   ink_hrtime effective_inactivity_timeout() const;
+  /// Count a connect that ended before its TCP handshake completed (refused, unreachable, timed
+  /// out, given up by the user with an error): NetStats::connect_failures, once per connection.
+  void note_connect_failed();
   /// Restart the inactivity clock after progress (ATS: net_activity).
   void net_activity();
   /// ATS: read_from_net, the plain TCP read.

@@ -508,3 +508,35 @@ def _stream_until_closed(conn):
             conn.sendall(chunk)
     except OSError:
         pass
+
+
+# --- connect failures: counters and logs that agree -------------------------------------------------------------
+
+def test_refused_connects_agree_in_both_counters_and_warn_once(start_iocore):
+    up = f"127.0.0.1:{free_port()}"
+    p = start_proxy(start_iocore, [up], "--log-level", "warn", stats=True)
+    for _ in range(5):
+        with connect(p.addr("proxy")) as s:
+            assert recv_until_eof(s) == b""
+    m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+    assert m["iocore_proxy_upstream_connect_failures_total"] == 5
+    assert m["iocore_net_connect_failures_total"] == 5
+    warnings = [line for line in p.stderr().splitlines() if "warn" in line and up in line]
+    assert len(warnings) == 1, p.stderr()
+    assert "ECONNREFUSED" in warnings[0]
+
+
+def test_timed_out_connects_agree_in_both_counters(start_iocore):
+    lsock, fillers = blackhole()
+    try:
+        p = start_proxy(start_iocore, [f"127.0.0.1:{lsock.getsockname()[1]}"], "--connect-timeout", "0.3", stats=True)
+        for _ in range(2):
+            with connect(p.addr("proxy")) as s:
+                assert recv_until_eof(s) == b""
+        m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+        assert m["iocore_proxy_upstream_connect_failures_total"] == 2
+        assert m["iocore_net_connect_failures_total"] == 2
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()

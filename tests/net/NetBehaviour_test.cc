@@ -996,4 +996,105 @@ TEST(NetTimeouts, AStoppedReadSideDoesNotCloseUnderALiveWriter)
   EXPECT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT)) << "the writer is told, not left with a freed VC";
   EXPECT_TRUE(peer->wait_closed());
 }
+// --- Connect failures, counted ----------------------------------------------------------------------------
+
+/// A listener whose accept queue is full: further SYNs are dropped, so connects to it hang.
+class BlackHole
+{
+public:
+  BlackHole()
+  {
+    _lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ep   = IpEndpoint::loopback(AF_INET, 0);
+    (void)::bind(_lfd, &ep.sa, ep.size());
+    (void)::listen(_lfd, 0);
+    sockaddr_in sin{};
+    socklen_t len = sizeof(sin);
+    ::getsockname(_lfd, reinterpret_cast<sockaddr *>(&sin), &len);
+    ep.set_port(ntohs(sin.sin_port));
+    for (int i = 0; i < 4; ++i) {
+      int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      (void)::connect(f, &ep.sa, ep.size());
+      _fillers.push_back(f);
+    }
+  }
+  ~BlackHole()
+  {
+    for (int f : _fillers) {
+      ::close(f);
+    }
+    ::close(_lfd);
+  }
+  IpEndpoint ep;
+
+private:
+  int _lfd = -1;
+  std::vector<int> _fillers;
+};
+
+/// Connect to ep with `on_open` run in the NET_EVENT_OPEN call-back, then wait until the
+/// connection is gone; returns how much NetStats::connect_failures grew.
+int64_t
+connect_failures_of(const IpEndpoint &ep, std::function<void(Session &)> on_open)
+{
+  int64_t before = net_stats_snapshot().connect_failures;
+  Session client([on_open](Session &s, int event, void *data) {
+    if (event == NET_EVENT_OPEN) {
+      on_open(s);
+      return EVENT_DONE;
+    }
+    return reading_reaction(s, event, data);
+  });
+  {
+    MutexLock lock(client.mutex, nullptr);
+    netProcessor.connect_re(&client, &ep.sa);
+  }
+  EXPECT_TRUE(client.got.wait_until([&] { return client.saw(NET_EVENT_OPEN) || client.saw(NET_EVENT_OPEN_FAILED); }));
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }))
+      << ::testing::PrintToString(client.event_list());
+  return net_stats_snapshot().connect_failures - before;
+}
+
+// A connect that never completes counts once in NetStats::connect_failures, however it ends: a
+// refusal, a timeout before the handshake, or the user giving up with an error. A connect that
+// completed, or that the user cancels without an error, does not count.
+TEST(NetConnect, EveryFailedConnectCountsOnceAndNoOtherDoes)
+{
+  NetEnvironment env;
+  IpEndpoint refused = IpEndpoint::loopback(AF_INET, unused_port());
+  EXPECT_EQ(connect_failures_of(refused, [](Session &s) { reading_reaction(s, NET_EVENT_OPEN, nullptr); }), 1) << "refused";
+
+  BlackHole hole;
+  EXPECT_EQ(connect_failures_of(hole.ep,
+                                [](Session &s) {
+                                  reading_reaction(s, NET_EVENT_OPEN, nullptr);
+                                  s.vc->set_inactivity_timeout(HRTIME_MSECONDS(200));
+                                }),
+            1)
+      << "timed out";
+  EXPECT_EQ(connect_failures_of(hole.ep,
+                                [](Session &s) {
+                                  s.closed = true;
+                                  s.vc->do_io_close(ETIMEDOUT);
+                                }),
+            1)
+      << "given up with an error";
+  EXPECT_EQ(connect_failures_of(hole.ep,
+                                [](Session &s) {
+                                  s.closed = true;
+                                  s.vc->do_io_close();
+                                }),
+            0)
+      << "cancelled";
+
+  SocketListener listener;
+  IpEndpoint ok = IpEndpoint::loopback(AF_INET, listener.port());
+  EXPECT_EQ(connect_failures_of(ok,
+                                [](Session &s) {
+                                  reading_reaction(s, NET_EVENT_OPEN, nullptr);
+                                  s.vc->set_active_timeout(HRTIME_MSECONDS(300)); // long after the handshake
+                                }),
+            0)
+      << "connected";
+}
 } // namespace
