@@ -49,6 +49,14 @@ namespace {
     metric(out, "iocore_net_connects_total", "counter", "Outgoing connections opened.", n.connects);
     metric(out, "iocore_net_connect_failures_total", "counter", "Outgoing connections that failed to open.", n.connect_failures);
     metric(out, "iocore_net_throttled_total", "counter", "Connects refused by the throttle.", n.throttled);
+    metric(out, "iocore_net_throttled_accepts_total", "counter", "Accepted connections closed at once by the throttle.",
+           n.throttled_accepts);
+    metric(out, "iocore_net_calls_to_readfromnet_total", "counter", "Read steps run.", n.calls_to_readfromnet);
+    metric(out, "iocore_net_calls_to_writetonet_total", "counter", "Write steps run.", n.calls_to_writetonet);
+    metric(out, "iocore_net_calls_to_writetonet_afterpoll_total", "counter", "Write steps run by a net thread's pass.",
+           n.calls_to_writetonet_afterpoll);
+    metric(out, "iocore_net_inactivity_cop_lock_acquire_failures_total", "counter",
+           "Timeouts and evictions put off because a connection's lock was busy.", n.inactivity_cop_lock_acquire_failure);
     metric(out, "iocore_net_read_bytes_total", "counter", "Bytes read from sockets.", n.read_bytes);
     metric(out, "iocore_net_write_bytes_total", "counter", "Bytes written to sockets.", n.write_bytes);
     metric(out, "iocore_net_calls_to_read_total", "counter", "read() calls.", n.calls_to_read);

@@ -35,6 +35,7 @@ InactivityCop::check_inactivity(int event, void *data)
   while (UnixNetVConnection *vc = _nh.cop_list.dequeue()) {
     MutexTryLock lock(vc->mutex, &t);
     if (!lock.is_locked()) {
+      net_count(net_counters().inactivity_cop_lock_acquire_failure);
       continue; // busy: looked at again next period
     }
     if (vc->closed.load(std::memory_order_acquire)) {
@@ -47,9 +48,9 @@ InactivityCop::check_inactivity(int event, void *data)
     ink_hrtime in_at  = vc->next_inactivity_timeout_at.load(std::memory_order_relaxed);
     ink_hrtime act_at = vc->next_activity_timeout_at.load(std::memory_order_relaxed);
     if (ka_timeout > 0 && _nh.keep_alive_queue.in(vc) && vc->keep_alive_since + ka_timeout < now) {
-      // An idle keep-alive connection past keep_alive_no_activity_timeout_in: closed through its SM.
-      _nh.remove_from_keep_alive_queue(vc);
-      vc->handleEvent(VC_EVENT_INACTIVITY_TIMEOUT, nullptr);
+      // An idle keep-alive connection past keep_alive_no_activity_timeout_in: closed through its
+      // SM (or, with a VIO lock busy, left queued for the next period).
+      (void)_nh.tell_to_go(vc, VC_EVENT_INACTIVITY_TIMEOUT);
     } else if (in_at != 0 && in_at < now) {
       vc->handleEvent(VC_EVENT_INACTIVITY_TIMEOUT, nullptr);
     } else if (act_at != 0 && act_at < now) {

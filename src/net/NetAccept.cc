@@ -41,6 +41,38 @@ namespace {
     return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == EAGAIN || err == EWOULDBLOCK;
   }
 
+  /// At most one throttling warning this often.
+  constexpr ink_hrtime kThrottleWarningInterval = HRTIME_SECONDS(10);
+  std::atomic<ink_hrtime> g_last_throttle_warning{0};
+  std::atomic<int64_t> g_throttled_since_warning{0};
+
+  /// ATS: check_net_throttle(ACCEPT). Accepting stops at throttle_connections less a 10 % headroom,
+  /// kept for the outgoing connections the accepted ones may need (connect_re uses no headroom).
+  bool accept_is_throttled()
+  {
+    int limit = net_config().throttle_connections;
+    return limit > 0 && net_counters().connections_currently_open.load(std::memory_order_relaxed) * 11 / 10 >= limit;
+  }
+
+  /// A connection accepted over the throttle is closed at once (the client sees it refused
+  /// promptly instead of waiting in the kernel's queue); counted, and warned about now and then.
+  void refuse_throttled(int sock)
+  {
+    net_count(net_counters().throttled_accepts); // before the close the client may be waiting on
+    ::close(sock);
+    int64_t held    = g_throttled_since_warning.fetch_add(1, std::memory_order_relaxed) + 1;
+    ink_hrtime now  = ink_get_hrtime();
+    ink_hrtime last = g_last_throttle_warning.load(std::memory_order_relaxed);
+    if ((last == 0 || now - last >= kThrottleWarningInterval) &&
+        g_last_throttle_warning.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      g_throttled_since_warning.fetch_sub(held, std::memory_order_relaxed);
+      std::fprintf(stderr, "iocore: throttling: %lld accepted connection(s) closed at once (%lld open, throttle_connections %d)\n",
+                   static_cast<long long>(held),
+                   static_cast<long long>(net_counters().connections_currently_open.load(std::memory_order_relaxed)),
+                   net_config().throttle_connections);
+    }
+  }
+
   void pause_thread(ink_hrtime d)
   {
     ::poll(nullptr, 0, static_cast<int>(d / HRTIME_MSECONDS(1)));
@@ -157,6 +189,10 @@ NetAccept::accept_ready_connections(NetHandler &nh)
       }
       return;
     }
+    if (accept_is_throttled()) {
+      refuse_throttled(sock);
+      continue;
+    }
     start_connection(sock, reinterpret_cast<sockaddr *>(&ss), owner);
   }
 }
@@ -217,6 +253,10 @@ NetAccept::acceptLoopEvent(int event, void *data)
       }
       handle_accept_error(err);
       pause_thread(kAcceptErrorPause);
+      continue;
+    }
+    if (accept_is_throttled()) {
+      refuse_throttled(sock);
       continue;
     }
     start_connection(sock, reinterpret_cast<sockaddr *>(&ss), nullptr);

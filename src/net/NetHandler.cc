@@ -251,8 +251,11 @@ NetHandler::run_ready(List &list, Direction d)
       continue;
     }
     if (d == Direction::kRead) {
+      net_count(net_counters().calls_to_readfromnet);
       vc->net_read_io(*this);
     } else {
+      net_count(net_counters().calls_to_writetonet);
+      net_count(net_counters().calls_to_writetonet_afterpoll);
       vc->write_to_net_io(*this);
     }
   }
@@ -409,22 +412,42 @@ NetHandler::remove_from_active_queue(UnixNetVConnection *vc)
   active_queue.remove(vc);
 }
 
-void
-NetHandler::deliver_timeout(UnixNetVConnection *vc, int event)
+bool
+NetHandler::tell_to_go(UnixNetVConnection *vc, int event)
 {
-  // ATS: _close_ne. The SM is told through a timeout and is expected to close the connection.
+  // ATS: _close_vc. Only a VC whose SM can be told now leaves its queue: with a lock busy it stays
+  // queued (and is among the first candidates next time), never dropped from the queue untold.
   MutexTryLock lock(vc->mutex, &thread);
-  if (!lock.is_locked()) {
-    return;
+  MutexTryLock rlock(vc->read.vio.mutex ? vc->read.vio.mutex : vc->mutex, &thread);
+  MutexTryLock wlock(vc->write.vio.mutex ? vc->write.vio.mutex : vc->mutex, &thread);
+  if (!lock.is_locked() || !rlock.is_locked() || !wlock.is_locked()) {
+    net_count(net_counters().inactivity_cop_lock_acquire_failure);
+    return false;
   }
+  keep_alive_queue.remove(vc);
+  active_queue.remove(vc);
   if (vc->closed.load(std::memory_order_acquire)) {
     if (vc->recursion == 0) {
+      wlock.release();
+      rlock.release();
       lock.release();
       free_netvc(vc);
     }
-    return;
+    return true;
   }
+  // The SM is told through a timeout and is expected to close the connection.
   vc->handleEvent(event, nullptr);
+  return true;
+}
+
+bool
+NetHandler::evict_keep_alive(UnixNetVConnection *vc)
+{
+  if (!tell_to_go(vc, VC_EVENT_INACTIVITY_TIMEOUT)) {
+    return false;
+  }
+  net_count(net_counters().keep_alive_evictions);
+  return true;
 }
 
 void
@@ -434,25 +457,25 @@ NetHandler::manage_keep_alive_queue()
     return;
   }
   std::size_t limit = static_cast<std::size_t>(max_connections_per_thread_in);
-  // Oldest idle first. Each is taken off the queue before its SM is told, so an SM that does not
-  // close cannot make this loop spin.
-  while (active_queue.size() + keep_alive_queue.size() > limit && !keep_alive_queue.empty()) {
-    UnixNetVConnection *vc = keep_alive_queue.dequeue();
-    net_count(net_counters().keep_alive_evictions);
-    deliver_timeout(vc, VC_EVENT_INACTIVITY_TIMEOUT);
+  // Oldest idle first. Each told VC leaves the queue before its SM is told, so an SM that does not
+  // close cannot make this loop spin; a VC whose lock is busy stays where it is and is passed over.
+  // After a call-back the walk starts again from the head (the SM may have closed others).
+  UnixNetVConnection *vc = keep_alive_queue.head();
+  while (vc != nullptr && active_queue.size() + keep_alive_queue.size() > limit) {
+    UnixNetVConnection *next = keep_alive_queue.next(vc);
+    vc                       = evict_keep_alive(vc) ? keep_alive_queue.head() : next;
   }
 }
 
 bool
 NetHandler::evict_oldest_keep_alive()
 {
-  UnixNetVConnection *vc = keep_alive_queue.dequeue();
-  if (vc == nullptr) {
-    return false;
+  for (UnixNetVConnection *vc = keep_alive_queue.head(); vc != nullptr; vc = keep_alive_queue.next(vc)) {
+    if (evict_keep_alive(vc)) {
+      return true;
+    }
   }
-  net_count(net_counters().keep_alive_evictions);
-  deliver_timeout(vc, VC_EVENT_INACTIVITY_TIMEOUT);
-  return true;
+  return false;
 }
 
 bool
@@ -462,36 +485,19 @@ NetHandler::manage_active_queue(UnixNetVConnection *enabling, bool ignore_queue_
     return true;
   }
   std::size_t limit = static_cast<std::size_t>(max_requests_per_thread_in);
-  if (!ignore_queue_size && active_queue.size() < limit) {
-    return true;
-  }
-  ink_hrtime now = EThread::get_hrtime();
-  // Restart from the head after every delivery: the call-back may close other connections.
-  for (;;) {
-    if (!ignore_queue_size && active_queue.size() < limit) {
-      break;
-    }
-    UnixNetVConnection *expired = nullptr;
-    int event                   = 0;
-    for (UnixNetVConnection *vc = active_queue.head(); vc && !expired; vc = active_queue.next(vc)) {
-      ink_hrtime in_at  = vc->next_inactivity_timeout_at.load(std::memory_order_relaxed);
-      ink_hrtime act_at = vc->next_activity_timeout_at.load(std::memory_order_relaxed);
-      if (vc == enabling) {
-        continue;
-      }
-      if (in_at != 0 && in_at <= now) {
-        expired = vc;
-        event   = VC_EVENT_INACTIVITY_TIMEOUT;
-      } else if (act_at != 0 && act_at <= now) {
-        expired = vc;
-        event   = VC_EVENT_ACTIVE_TIMEOUT;
-      }
-    }
-    if (!expired) {
-      break;
-    }
-    active_queue.remove(expired);
-    deliver_timeout(expired, event);
+  ink_hrtime now    = EThread::get_hrtime();
+  auto expired      = [now](UnixNetVConnection *vc) {
+    ink_hrtime in_at  = vc->next_inactivity_timeout_at.load(std::memory_order_relaxed);
+    ink_hrtime act_at = vc->next_activity_timeout_at.load(std::memory_order_relaxed);
+    return in_at != 0 && in_at <= now ? VC_EVENT_INACTIVITY_TIMEOUT : act_at != 0 && act_at <= now ? VC_EVENT_ACTIVE_TIMEOUT : 0;
+  };
+  // Timed-out connections make room; one whose lock is busy is passed over (and stays queued).
+  // After a call-back the walk starts again from the head: it may have closed other connections.
+  UnixNetVConnection *vc = active_queue.head();
+  while (vc != nullptr && (ignore_queue_size || active_queue.size() >= limit)) {
+    UnixNetVConnection *next = active_queue.next(vc);
+    int event                = vc == enabling ? 0 : expired(vc);
+    vc                       = event != 0 && tell_to_go(vc, event) ? active_queue.head() : next;
   }
   return active_queue.size() < limit;
 }

@@ -99,6 +99,11 @@ public:
   void manage_keep_alive_queue();
   /// Close the oldest keep-alive VC (to make room for a new connection); false if there is none.
   bool evict_oldest_keep_alive();
+  /// Tell a queued VC's SM to go (with `event`, a timeout), taking it off the keep-alive and
+  /// active queues, if its locks can be had now; false (and still queued) if not.
+  bool tell_to_go(UnixNetVConnection *vc, int event);
+  /// tell_to_go with an inactivity timeout, counted as a keep-alive eviction.
+  bool evict_keep_alive(UnixNetVConnection *vc);
   /// Make room in the active queue by closing timed-out VCs; true when there is room.
   bool manage_active_queue(UnixNetVConnection *enabling, bool ignore_queue_size);
   /// Wake the owning thread (any thread).
@@ -138,7 +143,6 @@ public:
 private:
   void dispatch(const PollEvent &ev);
   void close_inline_or_defer(UnixNetVConnection *vc);
-  void deliver_timeout(UnixNetVConnection *vc, int event);
 
   void drain_enable_list(Direction d);
   template <class List> void run_ready(List &list, Direction d);

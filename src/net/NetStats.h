@@ -25,6 +25,11 @@ struct NetCounters {
   std::atomic<int64_t> accept_errors{0};
   std::atomic<int64_t> tls_handshakes{0};
   std::atomic<int64_t> tls_handshake_failures{0};
+  std::atomic<int64_t> calls_to_readfromnet{0};
+  std::atomic<int64_t> calls_to_writetonet{0};
+  std::atomic<int64_t> calls_to_writetonet_afterpoll{0};
+  std::atomic<int64_t> inactivity_cop_lock_acquire_failure{0};
+  std::atomic<int64_t> throttled_accepts{0};
 };
 
 NetCounters &net_counters();

@@ -324,8 +324,10 @@ UnixNetVConnection::reenable_re(VIO *vio)
   // Inside a net call-back on the owner thread: do the IO now, on this stack (the "re" of the name:
   // the continuation may be called back before reenable_re returns).
   if (s.dir == Direction::kRead) {
+    net_count(net_counters().calls_to_readfromnet);
     net_read_io(*nh);
   } else {
+    net_count(net_counters().calls_to_writetonet);
     write_to_net_io(*nh);
   }
 }
@@ -835,6 +837,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   if (!hlock.is_locked() || !rlock.is_locked() || !wlock.is_locked() ||
       (read.vio.mutex && rlock.get_mutex() != read.vio.mutex.get()) ||
       (write.vio.mutex && wlock.get_mutex() != write.vio.mutex.get())) {
+    net_count(net_counters().inactivity_cop_lock_acquire_failure);
     return EVENT_CONT; // the InactivityCop tries again on its next pass
   }
   if (closed.load(std::memory_order_acquire)) {

@@ -356,6 +356,61 @@ TEST(NetQueues, KeepAliveQueueEvictsTheOldestFirst)
   EXPECT_EQ(net_stats_snapshot().keep_alive_evictions, 1);
 }
 
+// ATS keeps a keep-alive victim whose lock is busy in the queue; it must not leave the queue
+// untold (it would then never be evicted, nor closed by the keep-alive timeout).
+TEST(NetQueues, AKeepAliveVictimWhoseLockIsBusyStaysQueued)
+{
+  EchoServer server;
+  server.on_start = [](Echo *e) { e->vc->add_to_keep_alive_queue(); };
+  NetEnvironment env(1, [](NetConfig &c) { c.max_connections_in = 2; });
+  int port = server.acceptor.listen();
+  auto a   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(a && round_trip(*a, "a"));
+  auto b = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(b && round_trip(*b, "b"));
+  int64_t lock_failures = net_stats_snapshot().inactivity_cop_lock_acquire_failure;
+  int64_t evictions     = net_stats_snapshot().keep_alive_evictions;
+  std::optional<SocketPeer> c;
+  {
+    MutexLock busy(server.echo(0)->mutex, nullptr); // a, the oldest, cannot be told now
+    c = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(b->wait_closed()) << "the next oldest goes instead";
+    EXPECT_GT(net_stats_snapshot().inactivity_cop_lock_acquire_failure, lock_failures);
+  }
+  EXPECT_TRUE(round_trip(*a, "a2")) << "a was passed over, not closed";
+  auto d = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(d && round_trip(*d, "d"));
+  EXPECT_TRUE(a->wait_closed()) << "a stayed queued: it is the oldest and goes now";
+  EXPECT_TRUE(round_trip(*c, "c2"));
+  EXPECT_EQ(net_stats_snapshot().keep_alive_evictions - evictions, 2);
+}
+
+// ATS check_net_throttle(ACCEPT): past throttle_connections less its 10 % headroom, accepted
+// connections are closed at once (counted), and accepting goes on once connections close.
+TEST(NetAccept, AcceptsOverTheThrottleAreClosedAtOnce)
+{
+  EchoServer server;
+  NetEnvironment env(1, [](NetConfig &c) { c.throttle_connections = 4; });
+  int port          = server.acceptor.listen();
+  int64_t throttled = net_stats_snapshot().throttled_accepts;
+  std::vector<SocketPeer> served;
+  for (int i = 0; i < 4; ++i) {
+    auto p = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(p && round_trip(*p, "x")) << i;
+    served.push_back(std::move(*p));
+  }
+  auto over = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(over);
+  EXPECT_TRUE(over->wait_closed()) << "4 open * 1.1 >= 4: throttled";
+  EXPECT_EQ(net_stats_snapshot().throttled_accepts - throttled, 1);
+  served.pop_back();
+  ASSERT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 3; }));
+  auto again = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(round_trip(*again, "y")) << "served again once below the throttle";
+}
+
 TEST(NetQueues, IdleKeepAliveConnectionIsClosedAfterTheKeepAliveTimeout)
 {
   EchoServer server;
@@ -541,6 +596,11 @@ TEST(NetStats, CountersAddUpForOneEchoedConnection)
   EXPECT_EQ(during.write_bytes - before.write_bytes, 10000);
   EXPECT_GE(during.calls_to_read - before.calls_to_read, 1);
   EXPECT_GE(during.calls_to_write - before.calls_to_write, 1);
+  // Steps are counted whether or not they make a system call; those of the pass after a poll too.
+  EXPECT_GE(during.calls_to_readfromnet - before.calls_to_readfromnet, 1);
+  EXPECT_GE(during.calls_to_writetonet_afterpoll - before.calls_to_writetonet_afterpoll, 1);
+  EXPECT_GE(during.calls_to_writetonet - before.calls_to_writetonet,
+            during.calls_to_writetonet_afterpoll - before.calls_to_writetonet_afterpoll);
   p->close();
   EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
 }

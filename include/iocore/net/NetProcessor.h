@@ -79,8 +79,12 @@ struct NetConfig {
   ink_hrtime default_inactivity_timeout        = HRTIME_SECONDS(86400);
   ink_hrtime inactivity_check_frequency        = HRTIME_SECONDS(1); ///< InactivityCop period
   ink_hrtime keep_alive_no_activity_timeout_in = HRTIME_SECONDS(120);
-  int throttle_connections                     = 0; ///< 0 = none; over it connect fails with -ENET_THROTTLING
-  int poll_timeout_ms                          = 10;
+  /// 0 = none. At this many open connections (both directions) connect_re fails with
+  /// -ENET_THROTTLING; from 10 % below it (the headroom kept for outgoing connections, as ATS)
+  /// newly accepted connections are closed at once (NetStats::throttled_accepts, and a warning on
+  /// stderr at most every 10 s), so a flood cannot run the process out of descriptors.
+  int throttle_connections = 0;
+  int poll_timeout_ms      = 10;
 };
 NetConfig &net_config();
 
@@ -107,6 +111,19 @@ struct NetStats {
   /// TLS handshakes that failed (protocol error, certificate refused, peer closed mid-handshake);
   /// one that times out counts as an inactivity timeout instead.
   int64_t tls_handshake_failures = 0;
+  /// Read steps run (ATS: net_calls_to_readfromnet): one per look at a connection's read side,
+  /// whether or not it reads (calls_to_read counts the system calls).
+  int64_t calls_to_readfromnet = 0;
+  /// Write steps run, from any path (ATS: net_calls_to_writetonet)...
+  int64_t calls_to_writetonet = 0;
+  /// ...and those run by the net thread's pass after a poll, not from reenable_re()
+  /// (ATS: net_calls_to_writetonet_afterpoll).
+  int64_t calls_to_writetonet_afterpoll = 0;
+  /// Times a timeout or an eviction found a connection's lock busy and tried again later (ATS:
+  /// inactivity_cop_lock_acquire_failure).
+  int64_t inactivity_cop_lock_acquire_failure = 0;
+  /// Accepted connections closed at once because the process was at NetConfig::throttle_connections.
+  int64_t throttled_accepts = 0;
 };
 NetStats net_stats_snapshot();
 } // namespace iocore
