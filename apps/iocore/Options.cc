@@ -3,6 +3,8 @@
 // one line that names the flag or argument at fault.
 #include "Options.h"
 
+#include <iocore/eventsystem/Diags.h>
+
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -140,6 +142,15 @@ namespace {
            }
            return "--log-level: expected error, warn, info or debug, got " + quoted(v);
          }},
+        {"--debug-tags", kAllModes,
+         [](ParseState &st, std::string_view v) -> std::string {
+           // Checked here so that a misspelt tag is a usage error, not a silent no-op.
+           if (std::string err; !iocore::check_debug_tags(v, &err)) {
+             return "--debug-tags: " + err;
+           }
+           st.options.common.debug_tags = std::string(v);
+           return {};
+         }},
         {"--access-log", kAllModes,
          [](ParseState &st, std::string_view v) -> std::string {
            if (v.empty()) {
@@ -214,19 +225,21 @@ namespace {
            return {};
          }},
         {"--body-size", kHttpOnly,
-         [](ParseState &st, std::string_view v) -> std::string {
-           auto n = parse_size(v);
-           if (!n || *n > (int64_t{1} << 30)) {
-             return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
-           }
-           st.saw_body_size = true;
-           std::string body(static_cast<size_t>(*n), 'x');
-           if (!body.empty()) {
-             body.back() = '\n';
-           }
-           st.options.http.body = std::move(body);
-           return {};
-         }},
+         [](ParseState &st,
+            std::string_view v) -> std::
+                                    string {
+                                      auto n = parse_size(v);
+                                      if (!n || *n > (int64_t{1} << 30)) {
+                                        return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
+                                      }
+                                      st.saw_body_size = true;
+                                      std::string body(static_cast<size_t>(*n), 'x');
+                                      if (!body.empty()) {
+                                        body.back() = '\n';
+                                      }
+                                      st.options.http.body = std::move(body);
+                                      return {};
+                                    }},
     };
     return table;
   }
@@ -350,7 +363,11 @@ usage(std::optional<Mode> mode)
                               "  --active-timeout SEC      close a connection open this long\n"
                               "  --max-connections N       concurrent clients; the rest wait in the kernel's queue\n"
                               "  --stats HOST:PORT         Prometheus metrics at GET /metrics\n"
-                              "  --log-level LEVEL         error, warn, info (default) or debug\n"
+                              "  --log-level LEVEL         error, warn, info (default) or debug (debug: every\n"
+                              "                            library debug tag too, unless --debug-tags says which)\n"
+                              "  --debug-tags LIST         the library's debug lines for these tags (iocore_net,\n"
+                              "                            inactivity_cop, socket, ssl, accept, connect, event, all);\n"
+                              "                            also IOCORE_DEBUG_TAGS in the environment\n"
                               "  --access-log FILE|-       one line per connection\n"
                               "  --drain-timeout SEC       on SIGTERM/SIGINT, time open connections get (default 10)\n"
                               "  --tls-cert FILE           serve TLS with this certificate (PEM; chain after it)\n"

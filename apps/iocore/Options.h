@@ -25,6 +25,8 @@ struct CommonOptions {
   std::optional<int> max_connections;                   ///< concurrent clients; unset: the library default
   std::optional<iocore::IpEndpoint> stats;              ///< Prometheus endpoint
   LogLevel log_level = LogLevel::kInfo;
+  /// Library debug tags to switch on (unset: all with --log-level debug, else IOCORE_DEBUG_TAGS).
+  std::optional<std::string> debug_tags;
   std::optional<std::string> access_log; ///< a file name, or "-" for stdout
   iocore::ink_hrtime drain_timeout = iocore::HRTIME_SECONDS(10);
   /// The listener speaks TLS with this certificate (PEM, chain after it) and key (unset: in the

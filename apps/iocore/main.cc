@@ -144,6 +144,11 @@ namespace {
   int run(const Options &o)
   {
     set_log_level(o.common.log_level);
+    if (o.common.debug_tags) {
+      (void)iocore::set_debug_tags(*o.common.debug_tags); // validated by the parser
+    } else if (o.common.log_level == LogLevel::kDebug) {
+      (void)iocore::set_debug_tags("all");
+    }
     if (o.common.access_log) {
       std::string err;
       if (!open_access_log(*o.common.access_log, err)) {

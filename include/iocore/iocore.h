@@ -4,6 +4,7 @@
 #include "iocore/eventsystem/Action.h"
 #include "iocore/eventsystem/Clock.h"
 #include "iocore/eventsystem/Continuation.h"
+#include "iocore/eventsystem/Diags.h"
 #include "iocore/eventsystem/EThread.h"
 #include "iocore/eventsystem/Event.h"
 #include "iocore/eventsystem/EventCodes.h"

@@ -1,7 +1,10 @@
 // EventProcessor: creates the OS threads that run EThreads, assigns work to them round-robin, and
 // takes them all down again in shutdown().
 #include "iocore/eventsystem/EventProcessor.h"
+
 #include "iocore/eventsystem/Continuation.h"
+
+#include "eventsystem/DebugLog.h"
 
 #include <pthread.h>
 
@@ -33,7 +36,9 @@ namespace {
     set_os_thread_name(t->name);
     t->set_current();
     t->mutex->acquire(t); // held for the thread's whole life (ATS: THREAD_MUTEX_THREAD_HOLDING)
+    IOCORE_DEBUG(DebugTag::kEvent, "event thread %s started", t->name.c_str());
     t->execute();
+    IOCORE_DEBUG(DebugTag::kEvent, "event thread %s stopped", t->name.c_str());
     t->mutex->release();
     EThread::clear_current();
     return nullptr;
@@ -44,6 +49,7 @@ namespace {
     EThread *t = static_cast<EThread *>(arg);
     set_os_thread_name(t->name);
     t->set_current();
+    IOCORE_DEBUG(DebugTag::kEvent, "dedicated thread %s started", t->name.c_str());
     Event *e = t->start_event;
     {
       MutexLock lock(e->mutex, t);

@@ -5,6 +5,8 @@
 #include "iocore/eventsystem/Continuation.h"
 #include "iocore/eventsystem/EThread.h"
 
+#include "eventsystem/DebugLog.h"
+
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <vector>
 
 namespace iocore {
@@ -114,14 +117,16 @@ drain_socket(int fd)
 }
 
 void
-close_socket_gracefully(EThread &t, int fd)
+close_socket_gracefully(EThread &t, int fd, uint64_t id)
 {
   // The input first: a socket closed with unread input resets. Then, if the peer may still send
   // and part of our data is unacknowledged, our FIN goes now and the socket waits on the list.
   if (drain_socket(fd) || all_sent_acknowledged(fd)) {
+    IOCORE_DEBUG(DebugTag::kSocket, "vc %" PRIu64 ": socket %d closed", id, fd);
     ::close(fd);
     return;
   }
+  IOCORE_DEBUG(DebugTag::kSocket, "vc %" PRIu64 ": socket %d half-closed, lingering until acknowledged or the peer's FIN", id, fd);
   ::shutdown(fd, SHUT_WR);
   lingerer_of(t).add(fd, t.now() + kLingerTime, t);
 }

@@ -7,6 +7,8 @@
 
 #include "iocore/eventsystem/Time.h"
 
+#include <cstdint>
+
 namespace iocore {
 class EThread;
 
@@ -24,7 +26,8 @@ bool drain_socket(int fd);
 /// Close fd (a connected stream socket, already out of the poller) on thread t, which owns it:
 /// at once when nothing can be lost (the peer has finished, or everything we sent has been
 /// acknowledged), else after a FIN and at most kLingerTime of reading away the peer's input.
-void close_socket_gracefully(EThread &t, int fd);
+/// `id` names the connection in debug lines.
+void close_socket_gracefully(EThread &t, int fd, uint64_t id);
 
 /// Sockets of thread t still lingering (for tests and statistics).
 int lingering_sockets(EThread &t);

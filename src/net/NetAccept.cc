@@ -4,6 +4,7 @@
 #include "net/NetAccept.h"
 
 #include "net/NetHandler.h"
+#include "eventsystem/DebugLog.h"
 #include "net/NetStats.h"
 #include "net/SocketOptions.h"
 #include "net/UnixNetVConnection.h"
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
@@ -59,6 +61,7 @@ namespace {
   void refuse_throttled(int sock)
   {
     net_count(net_counters().throttled_accepts); // before the close the client may be waiting on
+    IOCORE_DEBUG(DebugTag::kAccept, "fd %d: accepted over throttle_connections, closed at once", sock);
     ::close(sock);
     int64_t held    = g_throttled_since_warning.fetch_add(1, std::memory_order_relaxed) + 1;
     ink_hrtime now  = ink_get_hrtime();
@@ -112,6 +115,7 @@ bool
 NetAccept::handle_accept_error(int err)
 {
   net_count(net_counters().accept_errors);
+  IOCORE_DEBUG(DebugTag::kAccept, "port %d: accept() failed: %s; pausing", group.port, std::strerror(err));
   if (!group.in_error_episode.exchange(true)) {
     std::fprintf(stderr, "iocore: accept on port %d failed: %s; pausing accepts%s (counted in accept_errors)\n", group.port,
                  std::strerror(err), is_shortage(err) ? " until descriptors free up" : "");
@@ -133,7 +137,8 @@ NetAccept::start_connection(int sock, const sockaddr *peer, EThread *t)
   apply_socket_options(sock, opt.sockopt_flags, 0, 0);
 
   UnixNetVConnection *vc = group.new_vc();
-  vc->fd                 = sock;
+  IOCORE_DEBUG(DebugTag::kAccept, "vc %" PRIu64 ": accepted on port %d (fd %d)", vc->id, group.port, sock);
+  vc->fd = sock;
   vc->remote_addr.assign(peer);
   vc->options.sockopt_flags = opt.sockopt_flags;
   vc->mutex                 = new_ProxyMutex();
@@ -296,6 +301,7 @@ AcceptGroup::fail(int err, EThread *t)
     return; // another socket of the group failed first: one report
   }
   net_count(net_counters().accept_errors);
+  IOCORE_DEBUG(DebugTag::kAccept, "port %d: accept() failed for good: %s; the listener stops", port, std::strerror(err));
   std::fprintf(stderr, "iocore: listener on port %d stopped: accept() failed: %s\n", port, std::strerror(err));
   stop_sockets();
   _failure_notice.err = err;

@@ -5,6 +5,7 @@
 #include "iocore/net/NetProcessor.h"
 
 #include "net/InactivityCop.h"
+#include "eventsystem/DebugLog.h"
 #include "net/LingeringClose.h"
 #include "net/NetAccept.h"
 #include "net/NetStats.h"
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cinttypes>
 #include <cstdlib>
 #include <thread>
 
@@ -172,6 +174,7 @@ NetHandler::dispatch(const PollEvent &ev)
       vc->note_connect_failed();
     } else {
       vc->connect_pending.store(false, std::memory_order_relaxed);
+      IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connected", vc->id);
     }
   }
   if (ev.ready & (kReadHangup | kError | kHangup | kUrgent)) {
@@ -336,6 +339,7 @@ NetHandler::free_netvc(UnixNetVConnection *vc)
 {
   // ATS: close_UnixNetVConnection. Owner thread, NetHandler mutex held, no call-back running on vc.
   vc->assert_owner_thread();
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": freed (fd %d)", vc->id, vc->fd);
   vc->cancel_OOB();
   stop_io(vc);
   stop_cop(vc);
@@ -344,7 +348,7 @@ NetHandler::free_netvc(UnixNetVConnection *vc)
     if (vc->options.sockopt_flags & SOCK_OPT_LINGER_ON) {
       ::close(vc->fd); // the user asked for a reset on close
     } else {
-      close_socket_gracefully(thread, vc->fd);
+      close_socket_gracefully(thread, vc->fd, vc->id);
     }
     vc->fd = -1;
     net_counters().connections_currently_open.fetch_sub(1, std::memory_order_relaxed);
@@ -422,8 +426,11 @@ NetHandler::tell_to_go(UnixNetVConnection *vc, int event)
   MutexTryLock wlock(vc->write.vio.mutex ? vc->write.vio.mutex : vc->mutex, &thread);
   if (!lock.is_locked() || !rlock.is_locked() || !wlock.is_locked()) {
     net_count(net_counters().inactivity_cop_lock_acquire_failure);
+    IOCORE_DEBUG(DebugTag::kInactivityCop, "vc %" PRIu64 ": to be told %s, but a lock is busy: stays queued", vc->id,
+                 event_name(event));
     return false;
   }
+  IOCORE_DEBUG(DebugTag::kInactivityCop, "vc %" PRIu64 ": told to go (%s)", vc->id, event_name(event));
   keep_alive_queue.remove(vc);
   active_queue.remove(vc);
   if (vc->closed.load(std::memory_order_acquire)) {

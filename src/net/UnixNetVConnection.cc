@@ -8,6 +8,7 @@
 #include "iocore/net/NetProcessor.h"
 
 #include "eventsystem/ClassAllocator.h"
+#include "eventsystem/DebugLog.h"
 #include "net/NetAccept.h"
 #include "net/NetHandler.h"
 #include "net/NetStats.h"
@@ -20,8 +21,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace iocore {
 namespace {
@@ -71,12 +74,8 @@ UnixNetVConnection::free_thread(EThread *t)
 void
 UnixNetVConnection::assert_owner_thread() const
 {
-#ifndef NDEBUG
-  if (thread != nullptr && this_ethread() != thread) {
-    std::fprintf(stderr, "iocore: UnixNetVConnection %llu used off its own thread\n", static_cast<unsigned long long>(id));
-    std::abort();
-  }
-#endif
+  IOCORE_ASSERT_USAGE(thread == nullptr || this_ethread() == thread, "vc %" PRIu64 " used off its own thread (owner: %s)", id,
+                      thread->name.c_str());
 }
 
 // --- VConnection operations --------------------------------------------------------------------------
@@ -85,6 +84,7 @@ VIO *
 UnixNetVConnection::do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf)
 {
   bool stopping = c == nullptr && nbytes == 0 && buf == nullptr;
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_read nbytes %" PRId64 "%s", id, nbytes, stopping ? " (stop)" : "");
   if (closed.load(std::memory_order_acquire) && !stopping) {
     std::fprintf(stderr, "iocore: do_io_read on a closed connection\n");
     return nullptr;
@@ -113,6 +113,7 @@ VIO *
 UnixNetVConnection::do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *reader, bool owner)
 {
   bool stopping = c == nullptr && nbytes == 0 && reader == nullptr;
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_write nbytes %" PRId64 "%s", id, nbytes, stopping ? " (stop)" : "");
   if (owner) {
     std::fprintf(stderr, "iocore: do_io_write with owner = true is not supported\n");
     std::abort();
@@ -142,6 +143,7 @@ UnixNetVConnection::do_io_write(Continuation *c, int64_t nbytes, IOBufferReader 
 void
 UnixNetVConnection::do_io_close(int alerrno)
 {
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_close(%d)", id, alerrno);
   read.enabled.store(false, std::memory_order_relaxed);
   write.enabled.store(false, std::memory_order_relaxed);
   // The caller may free its continuation and buffers as soon as this returns: forget them now. The
@@ -208,6 +210,10 @@ UnixNetVConnection::do_io_close(int alerrno)
 void
 UnixNetVConnection::do_io_shutdown(ShutdownHowTo_t howto)
 {
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_shutdown(%s)", id,
+               howto == IO_SHUTDOWN_READ    ? "read"
+               : howto == IO_SHUTDOWN_WRITE ? "write"
+                                            : "read+write");
   auto shut = [this](NetState &s, uint8_t flag) {
     s.enabled.store(false, std::memory_order_relaxed);
     s.vio.buffer.clear();
@@ -271,6 +277,9 @@ UnixNetVConnection::reenable_with_nh_locked(NetState &s)
 void
 UnixNetVConnection::reenable(VIO *vio)
 {
+  IOCORE_ASSERT_USAGE(!vio->mutex || vio->mutex->is_held_by_current_thread(),
+                      "vc %" PRIu64 ": reenable of its %s VIO without holding the VIO's mutex (its continuation's)", id,
+                      vio == &read.vio ? "read" : "write");
   NetState &s = state_of(*vio);
   if (s.enabled.load(std::memory_order_relaxed)) {
     return;
@@ -303,6 +312,9 @@ UnixNetVConnection::reenable(VIO *vio)
 void
 UnixNetVConnection::reenable_re(VIO *vio)
 {
+  IOCORE_ASSERT_USAGE(!vio->mutex || vio->mutex->is_held_by_current_thread(),
+                      "vc %" PRIu64 ": reenable_re of its %s VIO without holding the VIO's mutex (its continuation's)", id,
+                      vio == &read.vio ? "read" : "write");
   NetState &s = state_of(*vio);
   if (thread == nullptr || nh == nullptr) {
     return;
@@ -337,6 +349,8 @@ UnixNetVConnection::note_connect_failed()
 {
   if (connect_pending.exchange(false, std::memory_order_relaxed)) {
     net_count(net_counters().connect_failures);
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id, remote_addr.to_string().c_str(),
+                 lerrno);
   }
 }
 
@@ -382,6 +396,12 @@ UnixNetVConnection::disable(NetState &s)
 SignalResult
 UnixNetVConnection::signal_and_update(NetState &s, int event)
 {
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": %s to the %s side%s", id, event_name(event),
+               s.dir == Direction::kRead ? "read" : "write", s.vio._cont ? "" : " (no continuation)");
+  IOCORE_ASSERT_USAGE(s.vio._cont != nullptr || event == VC_EVENT_EOS || event == VC_EVENT_ERROR ||
+                          event == VC_EVENT_ACTIVE_TIMEOUT || event == VC_EVENT_INACTIVITY_TIMEOUT,
+                      "vc %" PRIu64 ": %s for a %s VIO that has no continuation (started with a null continuation and a buffer?)",
+                      id, event_name(event), s.dir == Direction::kRead ? "read" : "write");
   ++recursion;
   if (Continuation *c = s.vio._cont) {
     c->handleEvent(event, &s.vio);
@@ -480,6 +500,7 @@ UnixNetVConnection::read_socket(NetHandler &h, MIOBuffer &writer, int64_t toread
 void
 UnixNetVConnection::read_from_net(NetHandler &h)
 {
+  assert_owner_thread();
   NetState &s = read;
   MutexTryLock lock(s.vio.mutex, thread);
   if (!lock.is_locked()) {
@@ -514,6 +535,7 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     SocketRead got = read_socket(h, *writer, toread);
     total_read     = got.total;
     int64_t last   = got.last;
+    IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": read %" PRId64 " bytes (last call %" PRId64 ")", id, total_read, last);
     if (total_read <= 0) {
       s.triggered = false;
       h.read_ready_list.remove(this);
@@ -590,6 +612,7 @@ UnixNetVConnection::finish_read(MutexTryLock &lock, int64_t total, bool had_no_b
 void
 UnixNetVConnection::write_to_net_io(NetHandler &h)
 {
+  assert_owner_thread();
   if (handshake_pending) {
     handshake_io(h); // seed: the TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
     return;
@@ -653,6 +676,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
   int64_t total_written = 0;
   int64_t r             = load_buffer_and_write(towrite, buf, total_written, needs);
   h.note_io();
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": wrote %" PRId64 " of %" PRId64 " bytes (last call %" PRId64 ")", id,
+               total_written, towrite, r);
 
   if (total_written <= 0) {
     if (is_would_block(r)) {
@@ -775,6 +800,7 @@ UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &bu
 void
 UnixNetVConnection::set_inactivity_timeout(ink_hrtime timeout_in)
 {
+  assert_owner_thread();
   // Arms the clock whatever is enabled, as ATS (next_inactivity_timeout_at = now + timeout): after
   // both directions were disabled (which stops it) this is how an SM, or an orphan, gets it back.
   inactivity_timeout_in = std::max<ink_hrtime>(timeout_in, 0);
@@ -785,6 +811,7 @@ UnixNetVConnection::set_inactivity_timeout(ink_hrtime timeout_in)
 void
 UnixNetVConnection::set_active_timeout(ink_hrtime timeout_in)
 {
+  assert_owner_thread();
   active_timeout_in = std::max<ink_hrtime>(timeout_in, 0);
   ink_hrtime now    = thread ? thread->now() : ink_get_hrtime();
   next_activity_timeout_at.store(timeout_in > 0 ? now + timeout_in : 0, std::memory_order_relaxed);
@@ -860,6 +887,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   bool read_running  = read.vio.op == VIO::READ && !(shutdown_flags & kShutdownRead);
   bool write_running = write.vio.op == VIO::WRITE && !(shutdown_flags & kShutdownWrite);
   bool orphan        = (read_running || write_running) && !(read_running && read.vio._cont) && !(write_running && write.vio._cont);
+  IOCORE_DEBUG(DebugTag::kInactivityCop, "vc %" PRIu64 ": %s%s", id, event_name(signal_event), orphan ? ": an orphan, closed" : "");
   if (orphan) {
     closed.store(1, std::memory_order_release);
     rlock.release();
@@ -1083,6 +1111,8 @@ UnixNetVConnection::connectUp(EThread *t)
   if (res != 0) {
     net_count(net_counters().connect_failures);
     lerrno = -res;
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed at once: %s", id, remote_addr.to_string().c_str(),
+                 res == -ENET_THROTTLING ? "throttled" : std::strerror(-res));
     if (nh) {
       h->stop_io(this);
     }
@@ -1098,6 +1128,7 @@ UnixNetVConnection::connectUp(EThread *t)
   net_count(net_counters().connects);
   // Settled by the poller's first report on the socket (an immediate success reports writable).
   connect_pending.store(true, std::memory_order_relaxed);
+  IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connecting to %s (fd %d)", id, remote_addr.to_string().c_str(), fd);
   set_handler(&UnixNetVConnection::mainEvent);
   h->start_cop(this);
   set_local_addr();

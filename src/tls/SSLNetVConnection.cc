@@ -5,6 +5,7 @@
 #include "iocore/eventsystem/Continuation.h"
 
 #include "eventsystem/ClassAllocator.h"
+#include "eventsystem/DebugLog.h"
 #include "net/NetAccept.h"
 #include "net/NetHandler.h"
 #include "net/NetStats.h"
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <climits>
 #include <cstring>
 #include <utility>
@@ -215,6 +217,7 @@ SSLNetVConnection::fail_handshake(NetState &s, int err)
 {
   _fatal = true;
   net_count(net_counters().tls_handshake_failures);
+  IOCORE_DEBUG(DebugTag::kSsl, "vc %" PRIu64 ": TLS handshake failed (lerrno %d): %s", id, err, _error.c_str());
   read.triggered = write.triggered = false;
   (void)signal_error(s, err);
 }
@@ -224,6 +227,7 @@ SSLNetVConnection::finish_handshake(NetHandler &h)
 {
   handshake_pending = false;
   net_count(net_counters().tls_handshakes);
+  IOCORE_DEBUG(DebugTag::kSsl, "vc %" PRIu64 ": TLS handshake done (%s, %s)", id, SSL_get_version(_ssl), SSL_get_cipher_name(_ssl));
   if (_restore_timeout) {
     _restore_timeout      = false;
     inactivity_timeout_in = _timeout_after_handshake;

@@ -215,3 +215,55 @@ def test_failed_stats_listener_is_logged_and_the_mode_goes_on(start_iocore):
     status, _, body = http_get_raw(p.addr("http"))
     assert status == 200 and body
     assert p.terminate() == 0
+
+
+# --- debug tags -----------------------------------------------------------------------------------
+
+def _follow_one_connection(p, last_step="freed"):
+    """Echo one message through p; once last_step is logged for it, return the stderr lines about
+    that connection's id."""
+    import re
+    from conftest import recv_exactly, wait_for
+    with connect(p.addr()) as s:
+        s.sendall(b"hi")
+        assert recv_exactly(s, 2) == b"hi"
+    accepted = wait_for(lambda: re.search(r"debug accept .*vc (\d+): accepted", p.stderr()), 10, what="an accept line")
+    who = f"vc {accepted.group(1)}: "
+    wait_for(lambda: who + last_step in p.stderr(), 10, what=who + last_step)
+    return [line for line in p.stderr().splitlines() if who in line]
+
+
+def test_debug_tags_follow_one_connection_by_its_id(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--debug-tags", "accept,iocore_net")
+    lines = _follow_one_connection(p)
+    text = "\n".join(lines)
+    for step in ("accepted", "do_io_read", "read 2 bytes", "wrote 2 of 2 bytes", "do_io_close", "freed"):
+        assert step in text, f"{step!r} missing from:\n{text}"
+    assert not any(" debug socket " in line for line in p.stderr().splitlines()), "socket was not asked for"
+    assert p.terminate() == 0
+
+
+def test_debug_tags_from_the_environment(tmp_path):
+    import os
+    from conftest import Iocore
+    env = dict(os.environ, IOCORE_DEBUG_TAGS="accept")
+    p = Iocore(["echo", "--listen", "127.0.0.1:0"], env=env)
+    try:
+        lines = _follow_one_connection(p, last_step="accepted")
+        assert lines
+        assert not any(" debug iocore_net " in line for line in p.stderr().splitlines())
+    finally:
+        assert p.terminate() == 0
+
+
+def test_unknown_debug_tag_is_a_usage_error():
+    r = run_iocore("echo", "--listen", "127.0.0.1:0", "--debug-tags", "accept,bogus")
+    assert r.returncode == 2
+    assert "bogus" in r.stderr and "--debug-tags" in r.stderr
+
+
+def test_log_level_debug_switches_every_debug_tag_on(start_iocore):
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--log-level", "debug")
+    text = "\n".join(_follow_one_connection(p))
+    assert " debug accept " in text and " debug iocore_net " in text and " debug socket " in text, text
+    assert p.terminate() == 0
