@@ -216,9 +216,8 @@ NetAccept::retryEvent(int event, void *data)
       retry = nullptr;
     }
     if (fd >= 0) {
-      if (registered) {
+      if (registered.exchange(false, std::memory_order_acq_rel)) {
         nh->unregister_accept(fd);
-        registered = false;
       }
       ::close(fd);
       fd = -1;

@@ -37,8 +37,10 @@ public:
   int fd;
   EThread *owner; ///< the net thread polling fd (per-thread mode), nullptr for dedicated mode
   EventIO ep;
-  bool registered = false;
-  Event *retry    = nullptr;
+  /// fd is in the owner's poller. Set by the thread that calls accept() (before registering: the
+  /// owner may fail and stop the socket as soon as it is registered), read by the owner.
+  std::atomic<bool> registered{false};
+  Event *retry = nullptr;
 
 private:
   /// Take one new socket into the net layer; false if the accept loop should stop.

@@ -199,13 +199,14 @@ UnixNetProcessor::accept_internal(Continuation *cont, const AcceptOptions &opt, 
     }
     for (auto &na : group->accepts) {
       // epoll_ctl may be called from any thread; readiness is then handled by the owner's pass.
+      na->registered.store(true, std::memory_order_release);
       if (int r = get_NetHandler(na->owner)->register_accept(na.get(), na->fd); r < 0) {
+        na->registered.store(false, std::memory_order_release);
         group->cancelled = true;
         group->accepts.clear();
         errno = -r;
         return nullptr;
       }
-      na->registered = true;
     }
   }
   AcceptGroup *result = group.get();

@@ -1053,6 +1053,7 @@ connect_failures_of(const IpEndpoint &ep, std::function<void(Session &)> on_open
   EXPECT_TRUE(client.got.wait_until([&] { return client.saw(NET_EVENT_OPEN) || client.saw(NET_EVENT_OPEN_FAILED); }));
   EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }))
       << ::testing::PrintToString(client.event_list());
+  MutexLock settled(client.mutex, nullptr); // the last call-back (and its lock) is over: client may go
   return net_stats_snapshot().connect_failures - before;
 }
 
