@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace iocore_cli {
@@ -198,20 +199,13 @@ namespace {
         size_t used = _parser.feed(_in_reader->start(), static_cast<size_t>(avail));
         _in_reader->consume(static_cast<int64_t>(used));
         consumed = consumed || used > 0;
-        switch (_parser.status()) {
-        case HttpParseStatus::kNeedMore:
-          break;
-        case HttpParseStatus::kMessageComplete:
+        if (_parser.status() == HttpParseStatus::kMessageComplete) {
           respond(_parser.request());
-          break;
-        case HttpParseStatus::kBadRequest:
-          log_message(LogLevel::kDebug, "http %s: 400 (%s)", endpoint_string(_vc->get_remote_addr()).c_str(),
+        } else if (is_error(_parser.status())) {
+          HttpStatusLine answer = error_status(_parser.status());
+          log_message(LogLevel::kDebug, "http %s: %d (%s)", endpoint_string(_vc->get_remote_addr()).c_str(), answer.code,
                       std::string(_parser.error_reason()).c_str());
-          respond_error(400, "Bad Request", app_stats().http_responses_400);
-          break;
-        case HttpParseStatus::kHeadTooLarge:
-          respond_error(431, "Request Header Fields Too Large", app_stats().http_responses_431);
-          break;
+          respond_error(answer);
         }
       }
       if (_out_reader->read_avail() > 0) {
@@ -228,7 +222,7 @@ namespace {
     void respond(const HttpRequest &req)
     {
       stat_add(app_stats().http_requests);
-      stat_add(app_stats().http_responses_200);
+      stat_add(http_responses(app_stats(), 200));
       ++_requests;
       bool keep_alive       = req.keep_alive && !SessionRegistry::instance().is_draining();
       OkHead form           = !keep_alive ? OkHead::kClose : (req.version_minor == 0 ? OkHead::kKeepAlive10 : OkHead::kKeepAlive11);
@@ -247,17 +241,19 @@ namespace {
       }
     }
 
-    void respond_error(int status, const char *reason, std::atomic<int64_t> &counter)
+    /// Answer an error and close: the request cannot be (or was not) read to its end.
+    void respond_error(HttpStatusLine answer)
     {
       stat_add(app_stats().http_requests);
-      stat_add(counter);
+      stat_add(http_responses(app_stats(), answer.code));
       ++_requests;
       char msg[512];
-      std::string text = std::string(reason) + "\n";
-      int n            = std::snprintf(msg, sizeof(msg),
-                                       "HTTP/1.1 %d %s\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
-                                                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                       status, reason, http_date(), text.size(), text.c_str());
+      // A 405 must say what is allowed (RFC 9110 15.5.6): any method but CONNECT is answered.
+      const char *allow = answer.code == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n" : "";
+      int n             = std::snprintf(msg, sizeof(msg),
+                                        "HTTP/1.1 %d %s\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                                                    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+                                        answer.code, answer.reason, http_date(), std::strlen(answer.reason) + 1, allow, answer.reason);
       _out->write(msg, n);
       _error_response = true;
       begin_closing();

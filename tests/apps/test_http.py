@@ -1,6 +1,7 @@
 """`iocore http`: keep-alive, pipelining, HEAD, request bodies (Content-Length and chunked),
-HTTP/1.0 and Connection: close, 400 for malformed input, 431 for an oversized head, /metrics
-counters that add up, and a short wrk run without socket errors."""
+HTTP/1.0 and Connection: close, the error answers (400 malformed or without Host, 405 CONNECT,
+431 oversized head, 501 overlong method, 505 other HTTP versions), /metrics counters that add up,
+and a short wrk run without socket errors."""
 import email.utils
 import re
 import shutil
@@ -95,14 +96,39 @@ def test_http10_and_connection_close_are_honoured(http_server):
     b"NONSENSE\r\n\r\n",
     b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
     b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-    b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n",
-    b"GET / HTTP/9.9\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n",
+    b"GET / HTTP/1.1\r\nUser-Agent: no-host\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
 ])
 def test_malformed_requests_get_400_and_close(http_server, bad):
     s = http_connect(http_server.addr("http"))
     s.sendall(bad)
     status, headers, _ = read_http_response(s)
     assert status == 400 and headers["connection"] == "close"
+    assert recv_until_eof(s, timeout=5) == b""
+    s.close()
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405),
+    (b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", 505),
+    (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    # No line end: the answer must not wait for one (nor for the head deadline).
+    (b"M" * 33, 501),
+    (b"M" * 100000, 501),
+    # A TLS ClientHello's first bytes on a plain port.
+    (bytes.fromhex("160301020001000001fc0303") + b"\x00" * 32, 400),
+])
+def test_refused_requests_are_answered_at_once_and_closed(http_server, request_bytes, status):
+    s = http_connect(http_server.addr("http"))
+    try:
+        s.sendall(request_bytes)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the answer may come, and the server stop reading, before the client is done sending
+    got, headers, body = read_http_response(s, timeout=5)
+    assert got == status and headers["connection"] == "close"
+    if status == 405:
+        assert "GET" in headers["allow"] and "CONNECT" not in headers["allow"]
     assert recv_until_eof(s, timeout=5) == b""
     s.close()
 
