@@ -4,6 +4,10 @@
 // no allocation but the block headers). Output is bounded: parsing pauses while kMaxPendingOutput
 // bytes wait to be sent, so a pipelining client that does not read makes the server hold at most
 // that plus one response, and a response's body bytes are shared, not held per connection.
+// Time is bounded too: the inactivity timeout covers idle keep-alive connections and bodies, and a
+// request-head deadline (like nginx's client_header_timeout or HAProxy's timeout http-request)
+// closes a client that trickles its head, however active it looks. The deadline runs from the
+// connection's start for its first request, and from the first byte of each later request.
 #include "HttpResponder.h"
 
 #include "AccessLog.h"
@@ -29,6 +33,8 @@ namespace {
   /// How long a closing connection keeps reading (and discarding) after its last response, so the
   /// client sees the response instead of a reset caused by its own unread bytes.
   constexpr ink_hrtime kLingerTimeout = HRTIME_SECONDS(2);
+  /// Private event code of the request-head deadline timer.
+  constexpr int kEventHeadTimeout = 61201;
 
   /// The Date header value, formatted at most once per second per thread.
   const char *http_date()
@@ -85,7 +91,8 @@ namespace {
   {
   public:
     HttpSession(NetVConnection *vc, const HttpResponderConfig &config)
-        : Session(vc->mutex), _vc(vc), _config(config), _start(ink_get_hrtime())
+        : Session(vc->mutex), _vc(vc), _config(config), _parser(HttpParser::kDefaultMaxHeadSize, config.max_body_size),
+          _start(ink_get_hrtime())
     {
       set_handler(&HttpSession::handle_event);
     }
@@ -101,6 +108,7 @@ namespace {
       _out->release_when_drained = true; // as the bounded input: nothing held at rest
       _read_vio                  = _vc->do_io_read(this, INT64_MAX, _in);
       _write_vio                 = _vc->do_io_write(this, INT64_MAX, _out_reader);
+      update_head_deadline();
     }
 
   private:
@@ -111,6 +119,10 @@ namespace {
       }
       (void)data;
       switch (event) {
+      case kEventHeadTimeout:
+        _head_timer = nullptr;
+        on_head_timeout();
+        break;
       case VC_EVENT_READ_READY:
         on_input();
         break;
@@ -217,6 +229,50 @@ namespace {
       if (_phase == Phase::kServing && _read_eos && _in_reader->read_avail() == 0) {
         begin_closing();
       }
+      update_head_deadline();
+    }
+
+    /// Whether the client owes a request head now: the first one from the start, a later one once
+    /// its first byte has come (between requests only the inactivity timeout applies).
+    bool is_awaiting_head() const
+    {
+      return _phase == Phase::kServing && (_parser.is_in_head() || (_requests == 0 && _parser.is_between_requests()));
+    }
+
+    /// Arm the head deadline when a head is owed, cancel it once the head is complete.
+    void update_head_deadline()
+    {
+      bool awaiting = is_awaiting_head();
+      if (awaiting && _head_timer == nullptr && _config.common.request_head_timeout > 0) {
+        _head_timer = this_ethread()->schedule_in_local(this, _config.common.request_head_timeout, kEventHeadTimeout);
+      } else if (!awaiting) {
+        cancel_head_deadline();
+      }
+    }
+
+    void cancel_head_deadline()
+    {
+      if (_head_timer != nullptr) {
+        _head_timer->cancel();
+        _head_timer = nullptr;
+      }
+    }
+
+    /// The head did not come in time: 408 if part of it came (RFC 9110 15.5.9), else a silent close
+    /// (as nginx does; a browser's unused pre-connection is no error to show).
+    void on_head_timeout()
+    {
+      if (!is_awaiting_head()) {
+        return;
+      }
+      _head_timed_out = true;
+      if (!_parser.is_in_head()) {
+        close(EndReason::kTimeout);
+        return;
+      }
+      log_message(LogLevel::kDebug, "http %s: 408 (request head not complete in time)",
+                  endpoint_string(_vc->get_remote_addr()).c_str());
+      respond_error({408, "Request Timeout"});
     }
 
     void respond(const HttpRequest &req)
@@ -328,7 +384,10 @@ namespace {
       }
       if (_drained && why == EndReason::kEof) {
         why = EndReason::kDrain;
+      } else if (_head_timed_out && why == EndReason::kEof) {
+        why = EndReason::kTimeout; // the lingering close after a 408
       }
+      cancel_head_deadline();
       if (is_access_log_enabled()) {
         AccessRecord rec;
         rec.mode      = "http";
@@ -359,15 +418,25 @@ namespace {
     VIO *_read_vio              = nullptr;
     VIO *_write_vio             = nullptr;
     HttpParser _parser;
+    Event *_head_timer             = nullptr; ///< the request-head deadline, while armed
     Phase _phase                   = Phase::kServing;
     bool _read_eos                 = false;
     bool _error_response           = false;
     bool _drained                  = false;
+    bool _head_timed_out           = false;
     int64_t _requests              = 0;
     int64_t _bytes_out_at_shutdown = 0;
     ink_hrtime _start;
   };
 } // namespace
+
+void
+HttpResponderConfig::configure(const Options &options)
+{
+  common        = options.common;
+  max_body_size = options.http.max_body_size > 0 ? std::optional<int64_t>(options.http.max_body_size) : std::nullopt;
+  set_body(options.http.body);
+}
 
 void
 HttpResponderConfig::set_body(std::string body)

@@ -1,6 +1,7 @@
 // `iocore http`: an HTTP/1.1 responder. Every well-formed request is answered 200 with the
-// configured body (HEAD: headers only), with keep-alive and pipelining; malformed requests get 400,
-// oversized heads 431, and the connection is then closed after a lingering read.
+// configured body (HEAD: headers only), with keep-alive and pipelining. A request that cannot be
+// served gets its error answer (400, 405, 408, 413, 431, 501, 505: see HttpParseStatus) and the
+// connection is then closed after a lingering read.
 #pragma once
 
 #include "Options.h"
@@ -15,6 +16,11 @@ class HttpResponderConfig
 {
 public:
   CommonOptions common;
+  /// Request bodies over this get 413 before they are read; unset: no limit.
+  std::optional<int64_t> max_body_size = kDefaultMaxBodySize;
+
+  /// Take the http settings (body, limits, timeouts) of a run.
+  void configure(const Options &options);
 
   /// Set the body every 200 answers with. A body larger than kCopyBodyMax is also laid out once in
   /// read-only blocks that each response references instead of copying (refcounts are atomic, so
