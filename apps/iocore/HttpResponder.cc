@@ -282,13 +282,13 @@ namespace {
       ++_requests;
       bool keep_alive       = req.keep_alive && !SessionRegistry::instance().is_draining();
       OkHead form           = !keep_alive ? OkHead::kClose : (req.version_minor == 0 ? OkHead::kKeepAlive10 : OkHead::kKeepAlive11);
-      std::string_view head = ok_head(_config.body().size(), form);
+      std::string_view head = ok_head(static_cast<size_t>(_config.body_size()), form);
       _out->write(head.data(), static_cast<int64_t>(head.size()));
       if (!req.is_head()) {
-        const std::string &body = _config.body();
         if (IOBufferBlock *shared = _config.shared_body()) {
-          _out->write(shared, static_cast<int64_t>(body.size()));
+          _out->write(shared, _config.body_size());
         } else {
+          const std::string &body = _config.small_body();
           _out->write(body.data(), static_cast<int64_t>(body.size()));
         }
       }
@@ -435,24 +435,62 @@ HttpResponderConfig::configure(const Options &options)
 {
   common        = options.common;
   max_body_size = options.http.max_body_size > 0 ? std::optional<int64_t>(options.http.max_body_size) : std::nullopt;
-  set_body(options.http.body);
+  if (options.http.body_size) {
+    set_generated_body(*options.http.body_size);
+  } else {
+    set_body(options.http.body);
+  }
+}
+
+template <class Fill>
+void
+HttpResponderConfig::share_body(int64_t size, Fill fill)
+{
+  // The blocks outlive this buffer through _shared_body and are never written again (a clone's
+  // window ends at its data's end).
+  MIOBuffer *buf    = new_MIOBuffer(buffer_size_to_index(size, BUFFER_SIZE_INDEX_2M));
+  IOBufferReader *r = buf->alloc_reader();
+  fill(buf);
+  _shared_body = r->block;
+  free_MIOBuffer(buf);
+  _body_size = size;
 }
 
 void
-HttpResponderConfig::set_body(std::string body)
+HttpResponderConfig::set_body(std::string_view body)
 {
-  _body = std::move(body);
   _shared_body.clear();
-  if (_body.size() <= kCopyBodyMax) {
+  _small_body.clear();
+  _body_size = static_cast<int64_t>(body.size());
+  if (body.size() <= kCopyBodyMax) {
+    _small_body = body;
     return;
   }
-  // Lay the body out once; the blocks outlive this buffer through _shared_body and are never
-  // written again (a clone's window ends at its data's end).
-  MIOBuffer *buf    = new_MIOBuffer(buffer_size_to_index(static_cast<int64_t>(_body.size()), BUFFER_SIZE_INDEX_2M));
-  IOBufferReader *r = buf->alloc_reader();
-  buf->write(_body.data(), static_cast<int64_t>(_body.size()));
-  _shared_body = r->block;
-  free_MIOBuffer(buf);
+  share_body(_body_size, [&](MIOBuffer *buf) { buf->write(body.data(), _body_size); });
+}
+
+void
+HttpResponderConfig::set_generated_body(int64_t size)
+{
+  if (size <= static_cast<int64_t>(kCopyBodyMax)) {
+    std::string body(static_cast<size_t>(size), 'x');
+    if (!body.empty()) {
+      body.back() = '\n';
+    }
+    set_body(body);
+    return;
+  }
+  _small_body.clear();
+  share_body(size, [size](MIOBuffer *buf) {
+    char xs[4096];
+    std::memset(xs, 'x', sizeof(xs));
+    for (int64_t left = size - 1; left > 0;) {
+      int64_t n = std::min<int64_t>(left, sizeof(xs));
+      buf->write(xs, n);
+      left -= n;
+    }
+    buf->write("\n", 1);
+  });
 }
 
 void

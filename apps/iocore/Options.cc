@@ -247,12 +247,8 @@ namespace {
            if (!n || *n > (int64_t{1} << 30)) {
              return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
            }
-           st.saw_body_size = true;
-           std::string body(static_cast<size_t>(*n), 'x');
-           if (!body.empty()) {
-             body.back() = '\n';
-           }
-           st.options.http.body = std::move(body);
+           st.saw_body_size          = true;
+           st.options.http.body_size = *n;
            return {};
          }},
     };

@@ -55,7 +55,10 @@ struct ProxyOptions {
 };
 
 struct HttpOptions {
-  std::string body      = "Hello from iocore\n";
+  std::string body = "Hello from iocore\n";
+  /// --body-size: serve a body of this many bytes ("xx...x\n") instead of `body`. Kept as a size:
+  /// the bytes are laid out once, where they are served, not copied here first.
+  std::optional<int64_t> body_size;
   int64_t max_body_size = kDefaultMaxBodySize; ///< larger request bodies get 413; 0: no limit
 };
 

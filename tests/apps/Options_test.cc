@@ -127,7 +127,8 @@ namespace {
   TEST(Options, HttpBodyAndBodySize)
   {
     EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body", "hi"}).options.http.body, "hi");
-    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body-size", "64K"}).options.http.body.size(), 65536u);
+    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body-size", "64K"}).options.http.body_size, 65536);
+    EXPECT_FALSE(parse({"http", "--listen", "127.0.0.1:0", "--body", "hi"}).options.http.body_size.has_value());
     expect_error({"http", "--listen", "127.0.0.1:0", "--body", "x", "--body-size", "3"}, "mutually exclusive");
   }
 
