@@ -326,16 +326,25 @@ def test_request_head_deadline_closes_slowloris_clients(start_iocore):
 
 
 def test_first_request_deadline_runs_from_the_connection_start(start_iocore):
-    # Nothing sent at all: closed at the head deadline, silently (no 408 to a client that said nothing).
+    # Nothing sent at all: closed at the head deadline, silently (no 408 to a client that said
+    # nothing). Part of a head, then silence: 408 at the same deadline.
     p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "2", "--request-head-timeout", "1",
                      "--inactivity-timeout", "30", "--access-log", "-")
-    socks = [http_connect(p.addr(), timeout=10) for _ in range(4)]
+    silent = [http_connect(p.addr(), timeout=10) for _ in range(3)]
+    partial = [http_connect(p.addr(), timeout=10) for _ in range(3)]
     t0 = time.monotonic()
-    for s in socks:
+    for s in partial:
+        s.sendall(b"GET / HTTP/1.1\r\n")
+    for s in silent:
+        assert recv_until_eof(s, timeout=10) == b""
+        s.close()
+    for s in partial:
+        status, headers, _ = read_http_response(s, timeout=10)
+        assert status == 408 and headers["connection"] == "close"
         assert recv_until_eof(s, timeout=10) == b""
         s.close()
     assert 0.9 <= time.monotonic() - t0 < 4
-    wait_for(lambda: sum("end=timeout" in line for line in p.stdout_lines) == 4, 5, what="4 access log lines")
+    wait_for(lambda: sum("end=timeout" in line for line in p.stdout_lines) == 6, 5, what="6 access log lines")
     assert p.terminate() == 0
 
 
