@@ -1,6 +1,8 @@
 // HttpParser: the request state machine. Strict where leniency would let two parsers disagree on
-// where a message ends (Content-Length vs Transfer-Encoding, obs-fold, stray CR), lenient where it
-// is harmless (bare LF line ends, empty lines before the request line).
+// where a message ends (Content-Length vs Transfer-Encoding, obs-fold, stray CR, CONNECT), lenient
+// where it is harmless (bare LF line ends, empty lines before the request line). Whatever can be
+// refused early is refused early: a bad or overlong method at its first wrong byte, an oversized
+// body at the head, so that no hostile client is read (or waited for) longer than needed.
 #include "HttpParser.h"
 
 #include <algorithm>
@@ -61,6 +63,22 @@ namespace {
     }
   }
 
+  /// RFC 9112 2.3: HTTP-name "/" DIGIT "." DIGIT.
+  bool is_http_version(std::string_view v)
+  {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    return v.size() == 8 && v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]);
+  }
+
+  /// A Host value is uri-host [":" port]: reg-name, IPv4 or IP-literal characters only (RFC 3986).
+  bool is_host_value(std::string_view v)
+  {
+    return std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             std::strchr("-._~%!$&'()*+,;=:[]", c) != nullptr;
+    });
+  }
+
   int hex_value(char c)
   {
     if (c >= '0' && c <= '9') {
@@ -75,6 +93,28 @@ namespace {
     return -1;
   }
 } // namespace
+
+HttpStatusLine
+error_status(HttpParseStatus s)
+{
+  switch (s) {
+  case HttpParseStatus::kHeadTooLarge:
+    return {431, "Request Header Fields Too Large"};
+  case HttpParseStatus::kBodyTooLarge:
+    return {413, "Content Too Large"};
+  case HttpParseStatus::kMethodNotAllowed:
+    return {405, "Method Not Allowed"};
+  case HttpParseStatus::kMethodTooLong:
+    return {501, "Not Implemented"};
+  case HttpParseStatus::kVersionNotSupported:
+    return {505, "HTTP Version Not Supported"};
+  case HttpParseStatus::kBadRequest:
+  case HttpParseStatus::kNeedMore:
+  case HttpParseStatus::kMessageComplete:
+    break;
+  }
+  return {400, "Bad Request"};
+}
 
 bool
 HttpParser::fail(HttpParseStatus status, const char *reason)
@@ -94,6 +134,8 @@ HttpParser::start_next_request()
   _head_bytes      = 0;
   _remaining       = 0;
   _content_length  = -1;
+  _body_size       = 0;
+  _host_fields     = 0;
   _chunked         = false;
   _saw_te          = false;
   _conn_close      = false;
@@ -138,6 +180,50 @@ HttpParser::take_line(const char *&p, const char *end, size_t limit, HttpParseSt
 }
 
 bool
+HttpParser::check_method_prefix(const char *p, const char *stop)
+{
+  // Looks at the first kMaxMethodLength + 1 bytes of the request line: those already collected in
+  // _line and the new ones up to `stop` (the LF, or the end of the data). Deciding on these bytes
+  // alone, left to right, gives the same verdict however the line is split across feeds.
+  constexpr size_t kWindow = kMaxMethodLength + 1;
+  char window[kWindow];
+  size_t n     = _line.copy(window, kWindow);
+  size_t fresh = static_cast<size_t>(stop - p);
+  size_t more  = std::min(kWindow - n, fresh);
+  std::memcpy(window + n, p, more);
+  std::string_view w(window, n + more);
+  if (n == _line.size() && more == fresh && !w.empty() && w.back() == '\r') {
+    // The last byte of the line so far: the CR of its CRLF (or a stray CR, judged when more comes).
+    w.remove_suffix(1);
+  }
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] == ' ') {
+      return i > 0 || fail(HttpParseStatus::kBadRequest, "bad method");
+    }
+    if (i >= kMaxMethodLength) {
+      return fail(HttpParseStatus::kMethodTooLong, "method too long");
+    }
+    if (!is_tchar(static_cast<unsigned char>(w[i]))) {
+      return fail(HttpParseStatus::kBadRequest, "bad method");
+    }
+  }
+  return true;
+}
+
+bool
+HttpParser::check_body_size(int64_t more)
+{
+  if (!_max_body_size) {
+    return true;
+  }
+  if (more > *_max_body_size - _body_size) {
+    return fail(HttpParseStatus::kBodyTooLarge, "request body over the limit");
+  }
+  _body_size += more;
+  return true;
+}
+
+bool
 HttpParser::on_start_line()
 {
   if (_cur.empty()) {
@@ -161,8 +247,14 @@ HttpParser::on_start_line()
       })) {
     return fail(HttpParseStatus::kBadRequest, "bad request target");
   }
-  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9') {
-    return fail(HttpParseStatus::kBadRequest, "unsupported HTTP version");
+  if (!is_http_version(version)) {
+    return fail(HttpParseStatus::kBadRequest, "malformed HTTP version");
+  }
+  if (version[5] != '1') {
+    return fail(HttpParseStatus::kVersionNotSupported, "unsupported HTTP version");
+  }
+  if (method == "CONNECT") {
+    return fail(HttpParseStatus::kMethodNotAllowed, "CONNECT to a server that is not a proxy");
   }
   _request.method        = std::string(method);
   _request.target        = std::string(target);
@@ -205,6 +297,10 @@ HttpParser::on_header_line()
       return fail(HttpParseStatus::kBadRequest, "conflicting Content-Length headers");
     }
     _content_length = n;
+  } else if (iequals(name, "host")) {
+    if (++_host_fields > 1 || !is_host_value(value)) {
+      return fail(HttpParseStatus::kBadRequest, _host_fields > 1 ? "more than one Host" : "bad Host");
+    }
   } else if (iequals(name, "transfer-encoding")) {
     _saw_te              = true;
     bool last_is_chunked = false;
@@ -240,6 +336,12 @@ HttpParser::on_head_end()
   if (_saw_te && _request.version_minor == 0) {
     return fail(HttpParseStatus::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request");
   }
+  if (_request.version_minor >= 1 && _host_fields == 0) {
+    return fail(HttpParseStatus::kBadRequest, "HTTP/1.1 request without Host"); // RFC 9112 3.2
+  }
+  if (_content_length > 0 && !check_body_size(_content_length)) {
+    return false;
+  }
   _request.keep_alive = !_conn_close && (_request.version_minor >= 1 || _conn_keep_alive);
   if (_chunked) {
     _state      = State::kChunkSize;
@@ -274,6 +376,9 @@ HttpParser::on_chunk_size_line()
   if (!rest.empty() && rest.front() != ';') {
     return fail(HttpParseStatus::kBadRequest, "junk after chunk size");
   }
+  if (!check_body_size(size)) {
+    return false;
+  }
   _head_bytes = 0;
   if (size == 0) {
     _state = State::kTrailer;
@@ -299,6 +404,12 @@ HttpParser::feed(const char *data, size_t len)
     switch (_state) {
     case State::kStartLine:
     case State::kHeaderLine:
+      if (_state == State::kStartLine) {
+        const char *lf = static_cast<const char *>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+        if (!check_method_prefix(p, lf ? lf : end)) {
+          break;
+        }
+      }
       if (!take_line(p, end, _max_head_size, HttpParseStatus::kHeadTooLarge)) {
         break;
       }

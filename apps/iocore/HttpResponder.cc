@@ -4,6 +4,10 @@
 // no allocation but the block headers). Output is bounded: parsing pauses while kMaxPendingOutput
 // bytes wait to be sent, so a pipelining client that does not read makes the server hold at most
 // that plus one response, and a response's body bytes are shared, not held per connection.
+// Time is bounded too: the inactivity timeout covers idle keep-alive connections and bodies, and a
+// request-head deadline (like nginx's client_header_timeout or HAProxy's timeout http-request)
+// closes a client that trickles its head, however active it looks. The deadline runs from the
+// connection's start for its first request, and from the first byte of each later request.
 #include "HttpResponder.h"
 
 #include "AccessLog.h"
@@ -17,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace iocore_cli {
@@ -28,6 +33,8 @@ namespace {
   /// How long a closing connection keeps reading (and discarding) after its last response, so the
   /// client sees the response instead of a reset caused by its own unread bytes.
   constexpr ink_hrtime kLingerTimeout = HRTIME_SECONDS(2);
+  /// Private event code of the request-head deadline timer.
+  constexpr int kEventHeadTimeout = 61201;
 
   /// The Date header value, formatted at most once per second per thread.
   const char *http_date()
@@ -84,7 +91,8 @@ namespace {
   {
   public:
     HttpSession(NetVConnection *vc, const HttpResponderConfig &config)
-        : Session(vc->mutex), _vc(vc), _config(config), _start(ink_get_hrtime())
+        : Session(vc->mutex), _vc(vc), _config(config), _parser(HttpParser::kDefaultMaxHeadSize, config.max_body_size),
+          _start(ink_get_hrtime())
     {
       set_handler(&HttpSession::handle_event);
     }
@@ -100,6 +108,7 @@ namespace {
       _out->release_when_drained = true; // as the bounded input: nothing held at rest
       _read_vio                  = _vc->do_io_read(this, INT64_MAX, _in);
       _write_vio                 = _vc->do_io_write(this, INT64_MAX, _out_reader);
+      update_head_deadline();
     }
 
   private:
@@ -110,6 +119,10 @@ namespace {
       }
       (void)data;
       switch (event) {
+      case kEventHeadTimeout:
+        _head_timer = nullptr;
+        on_head_timeout();
+        break;
       case VC_EVENT_READ_READY:
         on_input();
         break;
@@ -198,20 +211,13 @@ namespace {
         size_t used = _parser.feed(_in_reader->start(), static_cast<size_t>(avail));
         _in_reader->consume(static_cast<int64_t>(used));
         consumed = consumed || used > 0;
-        switch (_parser.status()) {
-        case HttpParseStatus::kNeedMore:
-          break;
-        case HttpParseStatus::kMessageComplete:
+        if (_parser.status() == HttpParseStatus::kMessageComplete) {
           respond(_parser.request());
-          break;
-        case HttpParseStatus::kBadRequest:
-          log_message(LogLevel::kDebug, "http %s: 400 (%s)", endpoint_string(_vc->get_remote_addr()).c_str(),
+        } else if (is_error(_parser.status())) {
+          HttpStatusLine answer = error_status(_parser.status());
+          log_message(LogLevel::kDebug, "http %s: %d (%s)", endpoint_string(_vc->get_remote_addr()).c_str(), answer.code,
                       std::string(_parser.error_reason()).c_str());
-          respond_error(400, "Bad Request", app_stats().http_responses_400);
-          break;
-        case HttpParseStatus::kHeadTooLarge:
-          respond_error(431, "Request Header Fields Too Large", app_stats().http_responses_431);
-          break;
+          respond_error(answer);
         }
       }
       if (_out_reader->read_avail() > 0) {
@@ -223,22 +229,66 @@ namespace {
       if (_phase == Phase::kServing && _read_eos && _in_reader->read_avail() == 0) {
         begin_closing();
       }
+      update_head_deadline();
+    }
+
+    /// Whether the client owes a request head now: the first one from the start, a later one once
+    /// its first byte has come (between requests only the inactivity timeout applies).
+    bool is_awaiting_head() const
+    {
+      return _phase == Phase::kServing && (_parser.is_in_head() || (_requests == 0 && _parser.is_between_requests()));
+    }
+
+    /// Arm the head deadline when a head is owed, cancel it once the head is complete.
+    void update_head_deadline()
+    {
+      bool awaiting = is_awaiting_head();
+      if (awaiting && _head_timer == nullptr && _config.common.request_head_timeout > 0) {
+        _head_timer = this_ethread()->schedule_in_local(this, _config.common.request_head_timeout, kEventHeadTimeout);
+      } else if (!awaiting) {
+        cancel_head_deadline();
+      }
+    }
+
+    void cancel_head_deadline()
+    {
+      if (_head_timer != nullptr) {
+        _head_timer->cancel();
+        _head_timer = nullptr;
+      }
+    }
+
+    /// The head did not come in time: 408 if part of it came (RFC 9110 15.5.9), else a silent close
+    /// (as nginx does; a browser's unused pre-connection is no error to show).
+    void on_head_timeout()
+    {
+      if (!is_awaiting_head()) {
+        return;
+      }
+      _head_timed_out = true;
+      if (!_parser.is_in_head()) {
+        close(EndReason::kTimeout);
+        return;
+      }
+      log_message(LogLevel::kDebug, "http %s: 408 (request head not complete in time)",
+                  endpoint_string(_vc->get_remote_addr()).c_str());
+      respond_error({408, "Request Timeout"});
     }
 
     void respond(const HttpRequest &req)
     {
       stat_add(app_stats().http_requests);
-      stat_add(app_stats().http_responses_200);
+      stat_add(http_responses(app_stats(), 200));
       ++_requests;
       bool keep_alive       = req.keep_alive && !SessionRegistry::instance().is_draining();
       OkHead form           = !keep_alive ? OkHead::kClose : (req.version_minor == 0 ? OkHead::kKeepAlive10 : OkHead::kKeepAlive11);
-      std::string_view head = ok_head(_config.body().size(), form);
+      std::string_view head = ok_head(static_cast<size_t>(_config.body_size()), form);
       _out->write(head.data(), static_cast<int64_t>(head.size()));
       if (!req.is_head()) {
-        const std::string &body = _config.body();
         if (IOBufferBlock *shared = _config.shared_body()) {
-          _out->write(shared, static_cast<int64_t>(body.size()));
+          _out->write(shared, _config.body_size());
         } else {
+          const std::string &body = _config.small_body();
           _out->write(body.data(), static_cast<int64_t>(body.size()));
         }
       }
@@ -247,17 +297,19 @@ namespace {
       }
     }
 
-    void respond_error(int status, const char *reason, std::atomic<int64_t> &counter)
+    /// Answer an error and close: the request cannot be (or was not) read to its end.
+    void respond_error(HttpStatusLine answer)
     {
       stat_add(app_stats().http_requests);
-      stat_add(counter);
+      stat_add(http_responses(app_stats(), answer.code));
       ++_requests;
       char msg[512];
-      std::string text = std::string(reason) + "\n";
-      int n            = std::snprintf(msg, sizeof(msg),
-                                       "HTTP/1.1 %d %s\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
-                                                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                       status, reason, http_date(), text.size(), text.c_str());
+      // A 405 must say what is allowed (RFC 9110 15.5.6): any method but CONNECT is answered.
+      const char *allow = answer.code == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n" : "";
+      int n             = std::snprintf(msg, sizeof(msg),
+                                        "HTTP/1.1 %d %s\r\nServer: iocore\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                                                    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+                                        answer.code, answer.reason, http_date(), std::strlen(answer.reason) + 1, allow, answer.reason);
       _out->write(msg, n);
       _error_response = true;
       begin_closing();
@@ -332,7 +384,10 @@ namespace {
       }
       if (_drained && why == EndReason::kEof) {
         why = EndReason::kDrain;
+      } else if (_head_timed_out && why == EndReason::kEof) {
+        why = EndReason::kTimeout; // the lingering close after a 408
       }
+      cancel_head_deadline();
       if (is_access_log_enabled()) {
         AccessRecord rec;
         rec.mode      = "http";
@@ -363,10 +418,12 @@ namespace {
     VIO *_read_vio              = nullptr;
     VIO *_write_vio             = nullptr;
     HttpParser _parser;
+    Event *_head_timer             = nullptr; ///< the request-head deadline, while armed
     Phase _phase                   = Phase::kServing;
     bool _read_eos                 = false;
     bool _error_response           = false;
     bool _drained                  = false;
+    bool _head_timed_out           = false;
     int64_t _requests              = 0;
     int64_t _bytes_out_at_shutdown = 0;
     ink_hrtime _start;
@@ -374,20 +431,66 @@ namespace {
 } // namespace
 
 void
-HttpResponderConfig::set_body(std::string body)
+HttpResponderConfig::configure(const Options &options)
 {
-  _body = std::move(body);
-  _shared_body.clear();
-  if (_body.size() <= kCopyBodyMax) {
-    return;
+  common        = options.common;
+  max_body_size = options.http.max_body_size > 0 ? std::optional<int64_t>(options.http.max_body_size) : std::nullopt;
+  if (options.http.body_size) {
+    set_generated_body(*options.http.body_size);
+  } else {
+    set_body(options.http.body);
   }
-  // Lay the body out once; the blocks outlive this buffer through _shared_body and are never
-  // written again (a clone's window ends at its data's end).
-  MIOBuffer *buf    = new_MIOBuffer(buffer_size_to_index(static_cast<int64_t>(_body.size()), BUFFER_SIZE_INDEX_2M));
+}
+
+template <class Fill>
+void
+HttpResponderConfig::share_body(int64_t size, Fill fill)
+{
+  // The blocks outlive this buffer through _shared_body and are never written again (a clone's
+  // window ends at its data's end).
+  MIOBuffer *buf    = new_MIOBuffer(buffer_size_to_index(size, BUFFER_SIZE_INDEX_2M));
   IOBufferReader *r = buf->alloc_reader();
-  buf->write(_body.data(), static_cast<int64_t>(_body.size()));
+  fill(buf);
   _shared_body = r->block;
   free_MIOBuffer(buf);
+  _body_size = size;
+}
+
+void
+HttpResponderConfig::set_body(std::string_view body)
+{
+  _shared_body.clear();
+  _small_body.clear();
+  _body_size = static_cast<int64_t>(body.size());
+  if (body.size() <= kCopyBodyMax) {
+    _small_body = body;
+    return;
+  }
+  share_body(_body_size, [&](MIOBuffer *buf) { buf->write(body.data(), _body_size); });
+}
+
+void
+HttpResponderConfig::set_generated_body(int64_t size)
+{
+  if (size <= static_cast<int64_t>(kCopyBodyMax)) {
+    std::string body(static_cast<size_t>(size), 'x');
+    if (!body.empty()) {
+      body.back() = '\n';
+    }
+    set_body(body);
+    return;
+  }
+  _small_body.clear();
+  share_body(size, [size](MIOBuffer *buf) {
+    char xs[4096];
+    std::memset(xs, 'x', sizeof(xs));
+    for (int64_t left = size - 1; left > 0;) {
+      int64_t n = std::min<int64_t>(left, sizeof(xs));
+      buf->write(xs, n);
+      left -= n;
+    }
+    buf->write("\n", 1);
+  });
 }
 
 void

@@ -84,9 +84,7 @@ Listener::accept_event(int event, void *data)
 void
 apply_client_timeouts(NetVConnection *vc, const CommonOptions &common)
 {
-  if (common.inactivity_timeout) {
-    vc->set_inactivity_timeout(*common.inactivity_timeout);
-  }
+  vc->set_inactivity_timeout(common.inactivity_timeout); // 0 (--inactivity-timeout 0): none
   if (common.active_timeout && *common.active_timeout > 0) {
     vc->set_active_timeout(*common.active_timeout);
   }

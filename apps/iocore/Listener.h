@@ -46,6 +46,7 @@ private:
   std::atomic<bool> _failed{false};
 };
 
-/// Apply --inactivity-timeout and --active-timeout to a new client connection.
+/// Apply --inactivity-timeout (default kDefaultInactivityTimeout) and --active-timeout to a new
+/// client connection.
 void apply_client_timeouts(iocore::NetVConnection *vc, const CommonOptions &common);
 } // namespace iocore_cli

@@ -1,5 +1,8 @@
 // MetricsSession: read one request (HttpParser), answer it, close. GET or HEAD of /metrics gets the
-// exposition (text/plain; version=0.0.4), any other path 404, malformed input 400.
+// exposition (text/plain; version=0.0.4), another method on it 405, any other path 404, and input
+// the parser refuses its error answer (400, 405, 413, 431, 501, 505). The request must arrive
+// within the request-head timeout (the connection's active timeout until the answer is written),
+// so a scraper that trickles or never finishes is closed as in `iocore http`.
 #include "MetricsServer.h"
 
 #include "HttpParser.h"
@@ -12,18 +15,24 @@ using namespace iocore;
 
 namespace {
   constexpr ink_hrtime kMetricsTimeout = HRTIME_SECONDS(10);
+  /// A scrape has no body; anything larger than this is refused unread.
+  constexpr int64_t kMaxRequestBody = 4096;
 
   class MetricsSession : public Continuation
   {
   public:
-    MetricsSession(NetVConnection *vc, unsigned modes) : Continuation(vc->mutex), _vc(vc), _modes(modes)
+    MetricsSession(NetVConnection *vc, unsigned modes)
+        : Continuation(vc->mutex), _vc(vc), _modes(modes), _parser(HttpParser::kDefaultMaxHeadSize, kMaxRequestBody)
     {
       set_handler(&MetricsSession::handle_event);
     }
 
-    void start()
+    void start(ink_hrtime request_timeout)
     {
       _vc->set_inactivity_timeout(kMetricsTimeout);
+      if (request_timeout > 0) {
+        _vc->set_active_timeout(request_timeout);
+      }
       _in         = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
       _in_reader  = _in->alloc_reader();
       _out        = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
@@ -84,24 +93,31 @@ namespace {
     void respond()
     {
       _responded = true;
-      std::string status, body;
+      _vc->cancel_active_timeout(); // the request is in; sending the answer is bounded by inactivity
+      HttpStatusLine status{200, "OK"};
+      std::string body;
       bool head = false;
       if (_parser.status() == HttpParseStatus::kMessageComplete) {
         const HttpRequest &req = _parser.request();
         head                   = req.is_head();
-        if ((req.method == "GET" || head) && (req.target == "/metrics" || req.target.starts_with("/metrics?"))) {
-          status = "200 OK";
-          body   = render_prometheus(net_stats_snapshot(), app_stats(), _modes);
-        } else {
-          status = "404 Not Found";
+        if (req.target != "/metrics" && !req.target.starts_with("/metrics?")) {
+          status = {404, "Not Found"};
           body   = "try GET /metrics\n";
+        } else if (req.method == "GET" || head) {
+          body = render_prometheus(net_stats_snapshot(), app_stats(), _modes);
+        } else {
+          status = {405, "Method Not Allowed"};
         }
       } else {
-        status = "400 Bad Request";
-        body   = "Bad Request\n";
+        status = error_status(_parser.status());
       }
-      std::string msg = "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " +
-                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+      if (body.empty()) {
+        body = std::string(status.reason) + "\n";
+      }
+      std::string msg =
+          "HTTP/1.1 " + std::to_string(status.code) + " " + status.reason +
+          "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+          (status.code == 405 ? "Allow: GET, HEAD\r\n" : "") + "Connection: close\r\n\r\n";
       if (!head) {
         msg += body;
       }
@@ -131,9 +147,9 @@ namespace {
 } // namespace
 
 void
-start_metrics_session(NetVConnection *vc, unsigned modes)
+start_metrics_session(NetVConnection *vc, unsigned modes, ink_hrtime request_timeout)
 {
   auto *s = new MetricsSession(vc, modes);
-  s->start();
+  s->start(request_timeout);
 }
 } // namespace iocore_cli

@@ -6,6 +6,6 @@
 
 namespace iocore_cli {
 /// Serve one metrics request on a freshly accepted connection. `modes` selects the families
-/// (StatsModes bits).
-void start_metrics_session(iocore::NetVConnection *vc, unsigned modes);
+/// (StatsModes bits); the whole request must arrive within `request_timeout` (0: no limit).
+void start_metrics_session(iocore::NetVConnection *vc, unsigned modes, iocore::ink_hrtime request_timeout);
 } // namespace iocore_cli

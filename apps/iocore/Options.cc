@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 
@@ -43,6 +44,16 @@ namespace {
       set(st.options, std::string(v));
       return {};
     };
+  }
+
+  /// --debug-tags: checked here, so that a misspelt tag is a usage error and not a silent no-op.
+  std::string set_debug_tags_flag(ParseState &st, std::string_view v)
+  {
+    if (std::string err; !iocore::check_debug_tags(v, &err)) {
+      return "--debug-tags: " + err;
+    }
+    st.options.common.debug_tags = std::string(v);
+    return {};
   }
 
   struct Flag {
@@ -106,6 +117,31 @@ namespace {
     };
   }
 
+  /// A flag whose value is a byte limit (K/M/G suffixes allowed; 0: no limit).
+  Apply limit_flag(std::string_view flag, std::function<void(Options &, int64_t)> set)
+  {
+    return [flag, set = std::move(set)](ParseState &st, std::string_view v) -> std::string {
+      auto n = parse_size(v);
+      if (!n) {
+        return std::string(flag) + ": expected a byte count (e.g. 1M, 64K; 0: no limit), got " + quoted(v);
+      }
+      set(st.options, *n);
+      return {};
+    };
+  }
+
+  // Setters of the table's newer flags, named: a lambda more in the table's braced list makes
+  // clang-format 14 reflow the lambdas after it.
+  void set_request_head_timeout(Options &o, iocore::ink_hrtime t)
+  {
+    o.common.request_head_timeout = t;
+  }
+
+  void set_max_body_size(Options &o, int64_t n)
+  {
+    o.http.max_body_size = n;
+  }
+
   const std::vector<Flag> &flag_table()
   {
     static const std::vector<Flag> table = {
@@ -142,15 +178,7 @@ namespace {
            }
            return "--log-level: expected error, warn, info or debug, got " + quoted(v);
          }},
-        {"--debug-tags", kAllModes,
-         [](ParseState &st, std::string_view v) -> std::string {
-           // Checked here so that a misspelt tag is a usage error, not a silent no-op.
-           if (std::string err; !iocore::check_debug_tags(v, &err)) {
-             return "--debug-tags: " + err;
-           }
-           st.options.common.debug_tags = std::string(v);
-           return {};
-         }},
+        {"--debug-tags", kAllModes, set_debug_tags_flag},
         {"--access-log", kAllModes,
          [](ParseState &st, std::string_view v) -> std::string {
            if (v.empty()) {
@@ -181,6 +209,8 @@ namespace {
            st.options.proxy.upstream_sni = std::string(v);
            return {};
          }},
+        {"--request-head-timeout", kAllModes, seconds_flag("--request-head-timeout", true, set_request_head_timeout)},
+        {"--max-body-size", kHttpOnly | kDemoOnly, limit_flag("--max-body-size", set_max_body_size)},
         {"--drain-timeout", kAllModes,
          seconds_flag("--drain-timeout", true, [](Options &o, iocore::ink_hrtime t) { o.common.drain_timeout = t; })},
         {"--upstream", kProxyOnly,
@@ -225,21 +255,15 @@ namespace {
            return {};
          }},
         {"--body-size", kHttpOnly,
-         [](ParseState &st,
-            std::string_view v) -> std::
-                                    string {
-                                      auto n = parse_size(v);
-                                      if (!n || *n > (int64_t{1} << 30)) {
-                                        return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
-                                      }
-                                      st.saw_body_size = true;
-                                      std::string body(static_cast<size_t>(*n), 'x');
-                                      if (!body.empty()) {
-                                        body.back() = '\n';
-                                      }
-                                      st.options.http.body = std::move(body);
-                                      return {};
-                                    }},
+         [](ParseState &st, std::string_view v) -> std::string {
+           auto n = parse_size(v);
+           if (!n || *n > (int64_t{1} << 30)) {
+             return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
+           }
+           st.saw_body_size          = true;
+           st.options.http.body_size = *n;
+           return {};
+         }},
     };
     return table;
   }
@@ -359,7 +383,7 @@ usage(std::optional<Mode> mode)
 {
   static const char *common = "Common options:\n"
                               "  --threads N               net threads (default: number of cores)\n"
-                              "  --inactivity-timeout SEC  close a connection idle this long\n"
+                              "  --inactivity-timeout SEC  close a connection idle this long (default 60; 0: never)\n"
                               "  --active-timeout SEC      close a connection open this long\n"
                               "  --max-connections N       concurrent clients; the rest wait in the kernel's queue\n"
                               "  --stats HOST:PORT         Prometheus metrics at GET /metrics\n"
@@ -370,6 +394,9 @@ usage(std::optional<Mode> mode)
                               "                            also IOCORE_DEBUG_TAGS in the environment\n"
                               "  --access-log FILE|-       one line per connection\n"
                               "  --drain-timeout SEC       on SIGTERM/SIGINT, time open connections get (default 10)\n"
+                              "  --request-head-timeout SEC  time an HTTP client (http, --stats) has to send a whole\n"
+                              "                            request head, from the connection's start or from the\n"
+                              "                            first byte of a keep-alive request (default 10; 0: none)\n"
                               "  --tls-cert FILE           serve TLS with this certificate (PEM; chain after it)\n"
                               "  --tls-key FILE            its private key (default: in the --tls-cert file)\n";
   if (!mode) {
@@ -397,7 +424,13 @@ usage(std::optional<Mode> mode)
            common;
   case Mode::kHttp:
     return std::string("Usage: iocore http --listen HOST:PORT [--body TEXT | --body-size BYTES] [options]\n"
-                       "HTTP/1.1 responder: every request is answered 200 with the body (keep-alive, pipelining).\n\n") +
+                       "HTTP/1.1 responder: every request is answered 200 with the body (keep-alive, pipelining);\n"
+                       "malformed ones 400, CONNECT 405, a slow head 408, a large body 413, a large head 431,\n"
+                       "an overlong method 501, HTTP versions other than 1.x 505, each followed by a close.\n\n"
+                       "HTTP options:\n"
+                       "  --body TEXT               the body of every 200 (default: a greeting)\n"
+                       "  --body-size BYTES         a body of this many bytes instead (K/M/G suffixes)\n"
+                       "  --max-body-size BYTES     larger request bodies get 413 unread (default 1M; 0: no limit)\n\n") +
            common;
   case Mode::kEcho:
     return std::string("Usage: iocore echo --listen HOST:PORT [options]\n"
@@ -405,10 +438,34 @@ usage(std::optional<Mode> mode)
            common;
   case Mode::kDemo:
     return std::string("Usage: iocore demo [options]\n"
-                       "Runs the http origin on 127.0.0.1:8081 and a proxy to it on 127.0.0.1:8080.\n\n") +
+                       "Runs the http origin on 127.0.0.1:8081 and a proxy to it on 127.0.0.1:8080.\n\n"
+                       "Demo options:\n"
+                       "  --max-body-size BYTES     as for iocore http (default 1M; 0: no limit)\n\n") +
            common;
   }
   return {};
+}
+
+std::string
+describe_limits(const Options &o)
+{
+  auto seconds = [](iocore::ink_hrtime t) {
+    if (t == 0) {
+      return std::string("none");
+    }
+    char text[32];
+    std::snprintf(text, sizeof(text), "%gs", static_cast<double>(t) / 1e9);
+    return std::string(text);
+  };
+  std::string line = "inactivity timeout " + seconds(o.common.inactivity_timeout) + ", active timeout " +
+                     seconds(o.common.active_timeout.value_or(0));
+  if (o.mode == Mode::kHttp || o.mode == Mode::kDemo || o.common.stats) {
+    line += ", request head timeout " + seconds(o.common.request_head_timeout);
+  }
+  if (o.mode == Mode::kHttp || o.mode == Mode::kDemo) {
+    line += ", max body size " + (o.http.max_body_size == 0 ? std::string("none") : std::to_string(o.http.max_body_size));
+  }
+  return line;
 }
 
 ParseResult

@@ -17,18 +17,27 @@ enum class Mode { kProxy, kHttp, kEcho, kDemo };
 
 enum class LogLevel { kError = 0, kWarn, kInfo, kDebug };
 
+/// Defaults that keep a hostile or vanished client from holding a connection for ever; each has a
+/// flag, and 0 turns it off.
+inline constexpr iocore::ink_hrtime kDefaultInactivityTimeout  = iocore::HRTIME_SECONDS(60);
+inline constexpr iocore::ink_hrtime kDefaultRequestHeadTimeout = iocore::HRTIME_SECONDS(10);
+inline constexpr int64_t kDefaultMaxBodySize                   = int64_t{1} << 20;
+
 /// Flags every mode takes.
 struct CommonOptions {
-  std::optional<int> threads;                           ///< net threads; unset: number of cores
-  std::optional<iocore::ink_hrtime> inactivity_timeout; ///< unset: the library default
-  std::optional<iocore::ink_hrtime> active_timeout;     ///< unset: none
-  std::optional<int> max_connections;                   ///< concurrent clients; unset: the library default
-  std::optional<iocore::IpEndpoint> stats;              ///< Prometheus endpoint
+  std::optional<int> threads;                                        ///< net threads; unset: number of cores
+  iocore::ink_hrtime inactivity_timeout = kDefaultInactivityTimeout; ///< 0: none
+  std::optional<iocore::ink_hrtime> active_timeout;                  ///< unset: none
+  std::optional<int> max_connections;                                ///< concurrent clients; unset: the library default
+  std::optional<iocore::IpEndpoint> stats;                           ///< Prometheus endpoint
   LogLevel log_level = LogLevel::kInfo;
   /// Library debug tags to switch on (unset: all with --log-level debug, else IOCORE_DEBUG_TAGS).
   std::optional<std::string> debug_tags;
   std::optional<std::string> access_log; ///< a file name, or "-" for stdout
   iocore::ink_hrtime drain_timeout = iocore::HRTIME_SECONDS(10);
+  /// How long a client of an HTTP listener (`http` and --stats) may take to send a whole request
+  /// head, however slowly it trickles (0: no limit; the inactivity timeout still applies).
+  iocore::ink_hrtime request_head_timeout = kDefaultRequestHeadTimeout;
   /// The listener speaks TLS with this certificate (PEM, chain after it) and key (unset: in the
   /// certificate file). Not the --stats listener.
   std::optional<std::string> tls_cert;
@@ -49,6 +58,10 @@ struct ProxyOptions {
 
 struct HttpOptions {
   std::string body = "Hello from iocore\n";
+  /// --body-size: serve a body of this many bytes ("xx...x\n") instead of `body`. Kept as a size:
+  /// the bytes are laid out once, where they are served, not copied here first.
+  std::optional<int64_t> body_size;
+  int64_t max_body_size = kDefaultMaxBodySize; ///< larger request bodies get 413; 0: no limit
 };
 
 struct Options {
@@ -72,6 +85,10 @@ ParseResult parse_command_line(int argc, const char *const *argv);
 
 /// The help text of a mode, or of the whole command when mode is unset.
 std::string usage(std::optional<Mode> mode);
+
+/// One line saying which timeouts and limits a run applies (logged at start, so that the defaults
+/// in force are visible).
+std::string describe_limits(const Options &options);
 
 const char *mode_name(Mode mode);
 

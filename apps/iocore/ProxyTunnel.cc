@@ -121,9 +121,7 @@ ProxyTunnel::on_open(NetVConnection *vc)
     return;
   }
   _server = vc;
-  if (_config.common.inactivity_timeout) {
-    _server->set_inactivity_timeout(*_config.common.inactivity_timeout);
-  }
+  _server->set_inactivity_timeout(_config.common.inactivity_timeout);
   _up.write_vio  = _server->do_io_write(this, INT64_MAX, _up.reader);
   _down.read_vio = _server->do_io_read(this, INT64_MAX, _down.buf);
   _up.counted    = 0;

@@ -2,6 +2,8 @@
 // _total, names carry the iocore_ prefix. Responses by status are one family with a status label.
 #include "Stats.h"
 
+#include <cassert>
+
 namespace iocore_cli {
 namespace {
   void family(std::string &out, const char *name, const char *type, const char *help)
@@ -96,9 +98,10 @@ namespace {
     metric(out, "iocore_http_requests_total", "counter", "Requests answered (each gets exactly one response).",
            get(a.http_requests));
     family(out, "iocore_http_responses_total", "counter", "Responses sent, by status code.");
-    sample(out, "iocore_http_responses_total", get(a.http_responses_200), "status=\"200\"");
-    sample(out, "iocore_http_responses_total", get(a.http_responses_400), "status=\"400\"");
-    sample(out, "iocore_http_responses_total", get(a.http_responses_431), "status=\"431\"");
+    for (size_t i = 0; i < kHttpStatusCodes.size(); ++i) {
+      std::string label = "status=\"" + std::to_string(kHttpStatusCodes[i]) + "\"";
+      sample(out, "iocore_http_responses_total", get(a.http_responses_by_code[i]), label.c_str());
+    }
   }
 
   void render_echo(std::string &out, const AppStats &a)
@@ -114,6 +117,18 @@ app_stats()
 {
   static AppStats stats;
   return stats;
+}
+
+std::atomic<int64_t> &
+http_responses(AppStats &stats, int code)
+{
+  for (size_t i = 0; i < kHttpStatusCodes.size(); ++i) {
+    if (kHttpStatusCodes[i] == code) {
+      return stats.http_responses_by_code[i];
+    }
+  }
+  assert(!"http_responses: a status code missing from kHttpStatusCodes");
+  return stats.http_responses_by_code[1]; // counted as 400 in a release build
 }
 
 std::string

@@ -5,6 +5,7 @@
 
 #include <iocore/iocore.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -21,9 +22,8 @@ struct AppStats {
   // http
   std::atomic<int64_t> http_connections_total{0};
   std::atomic<int64_t> http_requests{0};
-  std::atomic<int64_t> http_responses_200{0};
-  std::atomic<int64_t> http_responses_400{0};
-  std::atomic<int64_t> http_responses_431{0};
+  /// Responses by status code, in the order of kHttpStatusCodes (see http_responses()).
+  std::array<std::atomic<int64_t>, 8> http_responses_by_code{};
   // echo
   std::atomic<int64_t> echo_connections_total{0};
   std::atomic<int64_t> echo_bytes{0};
@@ -32,6 +32,12 @@ struct AppStats {
 };
 
 AppStats &app_stats();
+
+/// Every status code `iocore http` answers with; the metrics show each, 0 until it is sent.
+inline constexpr std::array<int, 8> kHttpStatusCodes = {200, 400, 405, 408, 413, 431, 501, 505};
+
+/// The counter of responses with `code`, which must be one of kHttpStatusCodes.
+std::atomic<int64_t> &http_responses(AppStats &stats, int code);
 
 inline void
 stat_add(std::atomic<int64_t> &counter, int64_t n = 1)

@@ -104,8 +104,7 @@ namespace {
           s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); }, tls);
       break;
     case Mode::kHttp:
-      s.http.set_body(o.http.body);
-      s.http.common = o.common;
+      s.http.configure(o);
       s.stats_modes = kStatsHttp;
       add_listener(
           s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); }, tls);
@@ -120,8 +119,7 @@ namespace {
       auto origin                   = iocore::IpEndpoint::loopback(AF_INET, kDemoOriginPort);
       proxy_options.proxy.upstreams = {origin};
       s.proxy.configure(proxy_options);
-      s.http.set_body(o.http.body);
-      s.http.common = o.common;
+      s.http.configure(o);
       s.stats_modes = kStatsProxy | kStatsHttp;
       add_listener(s, "http", origin, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
       add_listener(s, "proxy", iocore::IpEndpoint::loopback(AF_INET, kDemoProxyPort),
@@ -130,8 +128,10 @@ namespace {
     }
     }
     if (o.common.stats) {
-      unsigned modes = s.stats_modes;
-      add_listener(s, "stats", *o.common.stats, [modes](iocore::NetVConnection *vc) { start_metrics_session(vc, modes); });
+      unsigned modes                  = s.stats_modes;
+      iocore::ink_hrtime head_timeout = o.common.request_head_timeout;
+      add_listener(s, "stats", *o.common.stats,
+                   [modes, head_timeout](iocore::NetVConnection *vc) { start_metrics_session(vc, modes, head_timeout); });
     }
   }
 
@@ -189,6 +189,7 @@ namespace {
     }
     std::fflush(stdout);
     log_message(LogLevel::kInfo, "%s running with %d net thread(s); SIGTERM or SIGINT to stop", mode_name(o.mode), threads);
+    log_message(LogLevel::kInfo, "limits: %s", describe_limits(o).c_str());
 
     int sig                   = wait_for_shutdown_signal();
     std::optional<int> failed = requested_exit_code();

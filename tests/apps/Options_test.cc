@@ -78,10 +78,57 @@ namespace {
     EXPECT_EQ(r.options.common.drain_timeout, iocore::HRTIME_SECONDS(10));
   }
 
+  TEST(Options, EveryModeHasTimeoutsByDefault)
+  {
+    for (auto args :
+         {std::initializer_list<const char *>{"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"},
+          std::initializer_list<const char *>{"http", "--listen", "127.0.0.1:0"},
+          std::initializer_list<const char *>{"echo", "--listen", "127.0.0.1:0"}, std::initializer_list<const char *>{"demo"}}) {
+      ParseResult r = parse(args);
+      ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+      EXPECT_EQ(r.options.common.inactivity_timeout, iocore::HRTIME_SECONDS(60));
+      EXPECT_EQ(r.options.common.request_head_timeout, iocore::HRTIME_SECONDS(10));
+      EXPECT_FALSE(r.options.common.active_timeout.has_value());
+      EXPECT_EQ(r.options.http.max_body_size, 1 << 20);
+    }
+  }
+
+  TEST(Options, TimeoutsAndBodyLimitCanBeChangedOrTurnedOff)
+  {
+    ParseResult r = parse({"http", "--listen", "127.0.0.1:0", "--inactivity-timeout", "0", "--request-head-timeout", "0.25",
+                           "--max-body-size", "64K"});
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+    EXPECT_EQ(r.options.common.inactivity_timeout, 0);
+    EXPECT_EQ(r.options.common.request_head_timeout, iocore::HRTIME_MSECONDS(250));
+    EXPECT_EQ(r.options.http.max_body_size, 65536);
+    r = parse({"http", "--listen", "127.0.0.1:0", "--request-head-timeout=0", "--max-body-size=0"});
+    EXPECT_EQ(r.options.common.request_head_timeout, 0);
+    EXPECT_EQ(r.options.http.max_body_size, 0);
+    // The stats endpoint of every mode is an HTTP listener too.
+    EXPECT_EQ(parse({"echo", "--listen", "127.0.0.1:0", "--request-head-timeout", "3"}).options.common.request_head_timeout,
+              iocore::HRTIME_SECONDS(3));
+    expect_error({"http", "--listen", "127.0.0.1:0", "--request-head-timeout", "soon"}, "--request-head-timeout");
+    expect_error({"http", "--listen", "127.0.0.1:0", "--max-body-size", "big"}, "--max-body-size");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--max-body-size", "1M"}, "--max-body-size");
+  }
+
+  TEST(Options, DescribesTheLimitsInForce)
+  {
+    EXPECT_EQ(describe_limits(parse({"http", "--listen", "127.0.0.1:0"}).options),
+              "inactivity timeout 60s, active timeout none, request head timeout 10s, max body size 1048576");
+    EXPECT_EQ(describe_limits(parse({"echo", "--listen", "127.0.0.1:0", "--inactivity-timeout", "0.5"}).options),
+              "inactivity timeout 0.5s, active timeout none");
+    EXPECT_EQ(describe_limits(parse({"http", "--listen", "127.0.0.1:0", "--inactivity-timeout", "0", "--active-timeout", "30",
+                                     "--request-head-timeout", "0", "--max-body-size", "0"})
+                                  .options),
+              "inactivity timeout none, active timeout 30s, request head timeout none, max body size none");
+  }
+
   TEST(Options, HttpBodyAndBodySize)
   {
     EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body", "hi"}).options.http.body, "hi");
-    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body-size", "64K"}).options.http.body.size(), 65536u);
+    EXPECT_EQ(parse({"http", "--listen", "127.0.0.1:0", "--body-size", "64K"}).options.http.body_size, 65536);
+    EXPECT_FALSE(parse({"http", "--listen", "127.0.0.1:0", "--body", "hi"}).options.http.body_size.has_value());
     expect_error({"http", "--listen", "127.0.0.1:0", "--body", "x", "--body-size", "3"}, "mutually exclusive");
   }
 
@@ -92,6 +139,12 @@ namespace {
     ParseResult r = parse({"proxy", "--help"});
     EXPECT_EQ(r.kind, ParseResult::Kind::kHelp);
     EXPECT_NE(r.text.find("--connect-timeout"), std::string::npos);
+    EXPECT_NE(r.text.find("idle this long (default 60; 0: never)"), std::string::npos) << r.text;
+    r = parse({"http", "--help"});
+    EXPECT_NE(r.text.find("--request-head-timeout SEC"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("(default 10; 0: none)"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("--max-body-size BYTES"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("(default 1M; 0: no limit)"), std::string::npos) << r.text;
   }
 
   TEST(Options, ErrorsNameTheProblem)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import run_iocore, connect, free_port
+from conftest import run_iocore, connect, free_port, wait_for
 
 
 def test_help_lists_every_mode():
@@ -22,6 +22,31 @@ def test_mode_help(mode, flag):
     r = run_iocore(mode, "--help")
     assert r.returncode == 0
     assert flag in r.stdout
+
+
+def test_help_shows_the_default_timeouts_and_limits():
+    for mode in ("proxy", "http", "echo", "demo"):
+        r = run_iocore(mode, "--help")
+        assert "--inactivity-timeout SEC  close a connection idle this long (default 60; 0: never)" in r.stdout, mode
+        assert "--request-head-timeout SEC" in r.stdout and "(default 10; 0: none)" in r.stdout, mode
+    r = run_iocore("http", "--help")
+    assert "--max-body-size BYTES" in r.stdout and "(default 1M; 0: no limit)" in r.stdout
+
+
+@pytest.mark.parametrize("args,limits", [
+    (["echo", "--listen", "127.0.0.1:0"], "inactivity timeout 60s, active timeout none"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"], "inactivity timeout 60s, active timeout none"),
+    (["http", "--listen", "127.0.0.1:0"],
+     "inactivity timeout 60s, active timeout none, request head timeout 10s, max body size 1048576"),
+    (["echo", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--inactivity-timeout", "2.5"],
+     "inactivity timeout 2.5s, active timeout none, request head timeout 10s"),
+])
+def test_startup_log_shows_the_limits_in_force(start_iocore, args, limits):
+    # The defaults are what a run without flags applies (too long to wait for in a test).
+    p = start_iocore(*args, "--threads", "1", expect_listeners=2 if "--stats" in args else 1)
+    wait_for(lambda: "limits:" in p.stderr(), 5, what="the limits line")
+    assert f"iocore: info: limits: {limits}" in p.stderr().splitlines()
+    assert p.terminate() == 0
 
 
 def test_version():
@@ -52,6 +77,9 @@ def test_version():
     (["echo", "--listen", "127.0.0.1:0", "--log-level", "chatty"], "--log-level"),
     (["echo", "--listen", "127.0.0.1:0", "--stats", "nowhere"], "--stats"),
     (["echo", "--listen", "127.0.0.1:0", "--inactivity-timeout", "x"], "--inactivity-timeout"),
+    (["http", "--listen", "127.0.0.1:0", "--request-head-timeout", "-1"], "--request-head-timeout"),
+    (["http", "--listen", "127.0.0.1:0", "--max-body-size", "lots"], "--max-body-size"),
+    (["echo", "--listen", "127.0.0.1:0", "--max-body-size", "1M"], "--max-body-size"),
     (["echo", "--listen", "127.0.0.1:0", "--max-connections", "0"], "--max-connections"),
     (["echo", "--listen", "127.0.0.1:0", "--drain-timeout", "-3"], "--drain-timeout"),
     (["echo", "--listen", "127.0.0.1:0", "--access-log", "/nonexistent-dir/x.log"], "access-log"),

@@ -4,6 +4,7 @@ import os
 import random
 import socket
 import threading
+import time
 
 from conftest import connect, recv_until_eof, recv_exactly
 
@@ -59,4 +60,25 @@ def test_echo_client_reset_does_not_hurt_others(start_iocore):
     with connect(p.addr()) as s2:
         s2.sendall(b"still here")
         assert recv_exactly(s2, 10) == b"still here"
+    assert p.terminate() == 0
+
+
+def test_idle_clients_are_closed_but_active_ones_are_not(start_iocore):
+    # The inactivity timeout (60 s by default, 1 s here) closes a silent client; a client that keeps
+    # talking, for longer than the timeout, is left alone.
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2", "--inactivity-timeout", "1")
+    idle = [connect(p.addr(), timeout=10) for _ in range(3)]
+    busy = connect(p.addr(), timeout=10)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.5:
+        busy.sendall(b"tick")
+        assert recv_exactly(busy, 4) == b"tick"
+        time.sleep(0.25)  # the pace of a slow but live client
+    for s in idle:
+        assert recv_until_eof(s, timeout=10) == b""
+        s.close()
+    assert 0.9 <= time.monotonic() - t0 < 5
+    busy.sendall(b"still")
+    assert recv_exactly(busy, 5) == b"still"
+    busy.close()
     assert p.terminate() == 0

@@ -333,6 +333,43 @@ def test_idle_timeout_closes_tunnel(start_iocore, origin):
     wait_for(lambda: any("end=timeout" in line for line in p.stdout_lines), 5, what="access log line")
 
 
+def test_long_transfers_that_keep_moving_are_not_cut(start_iocore, origin):
+    # The timeout is on inactivity, per connection: a download (the client only reads) and an
+    # upload (the origin only reads) that each last 3.5x the timeout are not cut.
+    def trickling_origin(conn):
+        first = conn.recv(16)
+        if first.startswith(b"download"):
+            for _ in range(14):
+                conn.sendall(b"d" * 100)
+                time.sleep(0.25)  # the pace of a slow but live origin
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(16)
+        else:
+            total = len(first)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                total += len(data)
+            conn.sendall(str(total).encode())
+    o = origin(trickling_origin)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--inactivity-timeout", "1", "--access-log", "-")
+    down = connect(p.addr(), timeout=10)
+    down.sendall(b"download")
+    up = connect(p.addr(), timeout=10)
+    up.sendall(b"upload")
+    for _ in range(14):
+        up.sendall(b"u" * 100)
+        time.sleep(0.25)
+    up.shutdown(socket.SHUT_WR)
+    assert recv_until_eof(up, timeout=10) == str(6 + 1400).encode()
+    assert recv_until_eof(down, timeout=10) == b"d" * 1400
+    down.close()
+    up.close()
+    assert not o.errors
+    assert not any("end=timeout" in line for line in p.stdout_lines), p.stdout_lines
+
+
 def test_sigterm_drains_open_tunnels(start_iocore, origin):
     o = origin(echo_handler)
     p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--drain-timeout", "10")

@@ -29,7 +29,7 @@ struct Outcome {
 Outcome
 run(const std::string &input, const std::vector<size_t> &sizes)
 {
-  HttpParser parser(512); // a small head limit so the fuzzer reaches the 431 path
+  HttpParser parser(512, 4096); // small limits so the fuzzer reaches the 431 and 413 paths
   Outcome out;
   size_t pos = 0;
   size_t k   = 0;
@@ -48,7 +48,7 @@ run(const std::string &input, const std::vector<size_t> &sizes)
       out.message_ends.push_back(pos);
       out.methods.push_back(parser.request().method);
       out.keep_alive.push_back(parser.request().keep_alive);
-    } else if (parser.status() == HttpParseStatus::kBadRequest || parser.status() == HttpParseStatus::kHeadTooLarge) {
+    } else if (is_error(parser.status())) {
       if (parser.feed(input.data() + pos, input.size() - pos) != 0) {
         std::abort(); // an error is final
       }
