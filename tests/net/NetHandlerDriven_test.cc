@@ -255,6 +255,12 @@ TEST_F(DrivenNet, InactivityTimeoutFiresOncePastTheDeadlineNeverBefore)
   clock.advance(HRTIME_SECONDS(1));
   run();
   EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_INACTIVITY_TIMEOUT}));
+  // Once: the connection stays idle for many more timeouts and cop passes, and nothing more comes.
+  for (int i = 0; i < 6; ++i) {
+    clock.advance(HRTIME_SECONDS(5));
+    run();
+  }
+  EXPECT_EQ(rec.events, (std::vector<int>{VC_EVENT_INACTIVITY_TIMEOUT}));
 }
 
 TEST_F(DrivenNet, ActivityRestartsTheInactivityClock)
