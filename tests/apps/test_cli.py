@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import run_iocore, connect, free_port
+from conftest import run_iocore, connect
 
 
 def test_help_lists_every_mode():
@@ -114,8 +114,8 @@ def test_listening_line_ipv6(start_iocore):
     assert p.terminate() == 0
 
 
-def test_proxy_and_stats_each_print_a_line(start_iocore):
-    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{free_port()}",
+def test_proxy_and_stats_each_print_a_line(start_iocore, refused_port):
+    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{refused_port()}",
                      "--stats", "127.0.0.1:0", "--threads", "1", expect_listeners=2)
     assert set(p.listeners) == {"proxy", "stats"}
     assert p.stdout_lines[0].startswith("iocore proxy listening on 127.0.0.1:")

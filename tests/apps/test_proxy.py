@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Deadline, connect, echo_handler, free_port, http_get_raw, parse_prometheus,
-                      recv_exactly, recv_until_eof, wait_for)
+from conftest import (Deadline, connect, echo_handler, http_get_raw, parse_prometheus, recv_exactly,
+                      recv_until_eof, wait_for)
 
 
 def start_proxy(start_iocore, upstreams, *extra, stats=False):
@@ -43,13 +43,20 @@ def nginx_origin():
     if nginx is None:
         pytest.skip("nginx is not installed (the CI script installs it: apt-get install nginx-light)")
     tmp = Path(tempfile.mkdtemp(prefix="iocore-nginx-"))
-    port = free_port()
+    tmp.chmod(0o755)  # the worker may run as another user
+    # nginx takes over a socket we bound to a kernel-chosen port (its NGINX variable, as in a binary
+    # upgrade): no window in which another program could take the port. (nginx 1.22 crashed when
+    # given one with master_process off.)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(128)
+    port = lsock.getsockname()[1]
     (tmp / "logs").mkdir()
     (tmp / "html").mkdir()
     (tmp / "html" / "index.html").write_text("hello from nginx\n")
     (tmp / "nginx.conf").write_text(f"""
 daemon off;
-master_process off;
+master_process on;
 worker_processes 1;
 error_log {tmp}/logs/error.log;
 pid {tmp}/nginx.pid;
@@ -61,20 +68,31 @@ http {{
   server {{ listen 127.0.0.1:{port}; root {tmp}/html; location = /ok {{ return 200 "ok\\n"; }} }}
 }}
 """)
-    proc = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = None
+    try:
+        proc = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(lsock.fileno(),),
+                                env=dict(os.environ, NGINX=f"{lsock.fileno()};"))
+        lsock.close()
 
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return proc.poll() is not None and pytest.fail(f"nginx exited: {proc.stderr.read()}")
-    wait_for(up, 10, what="nginx to listen")
-    yield ("127.0.0.1", port)
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
+        def up():
+            if proc.poll() is not None:
+                pytest.fail(f"nginx exited with {proc.returncode}: {proc.stderr.read()}")
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+                return recv_until_eof(s, timeout=5).startswith(b"HTTP/1.1 200")
+        wait_for(up, 10, what="nginx to answer")
+        yield ("127.0.0.1", port)
+    finally:
+        lsock.close()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_curl_through_proxy_to_nginx(start_iocore, nginx_origin):
@@ -187,8 +205,8 @@ def test_upstream_half_close_is_propagated(start_iocore, origin):
 
 # --- upstream failures -------------------------------------------------------------------------------
 
-def test_upstream_refused_closes_client_promptly(start_iocore):
-    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}"], "--connect-timeout", "2", stats=True)
+def test_upstream_refused_closes_client_promptly(start_iocore, refused_port):
+    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}"], "--connect-timeout", "2", stats=True)
     t0 = time.monotonic()
     with connect(p.addr("proxy")) as s:
         assert recv_until_eof(s, timeout=3) == b""
@@ -230,9 +248,9 @@ def test_upstream_silent_closes_client_within_connect_timeout(start_iocore):
         lsock.close()
 
 
-def test_failover_to_second_upstream(start_iocore, origin):
+def test_failover_to_second_upstream(start_iocore, origin, refused_port):
     o = origin(echo_handler)
-    down = free_port()
+    down = refused_port()
     p = start_proxy(start_iocore, [f"127.0.0.1:{down}", f"127.0.0.1:{o.port}"], "--access-log", "-")
     for _ in range(4):  # round-robin starts at each upstream in turn; every client must get through
         with connect(p.addr()) as s:
@@ -241,9 +259,9 @@ def test_failover_to_second_upstream(start_iocore, origin):
     assert o.accepted == 4
 
 
-def test_retries_zero_does_not_fail_over(start_iocore, origin):
+def test_retries_zero_does_not_fail_over(start_iocore, origin, refused_port):
     o = origin(echo_handler)
-    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}", f"127.0.0.1:{o.port}"], "--retries", "0")
+    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}", f"127.0.0.1:{o.port}"], "--retries", "0")
     outcomes = []
     for _ in range(2):
         with connect(p.addr()) as s:
@@ -339,7 +357,7 @@ def test_sigterm_drains_open_tunnels(start_iocore, origin):
     s = connect(p.addr())
     s.sendall(b"before")
     assert recv_exactly(s, 6) == b"before"
-    p.proc.send_signal(signal.SIGTERM)
+    p.send_signal(signal.SIGTERM)
     # Accepting stops at once...
     def refused():
         try:
