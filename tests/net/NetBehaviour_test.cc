@@ -433,11 +433,12 @@ TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
   EXPECT_LT(ms_between(t0, std::chrono::steady_clock::now()), 10000.0) << "freed through the enable list, not the cop";
 }
 
-TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
+// Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
+// puts the VC on the atomic enable list; closing it right after must not free it while linked.
+void
+close_while_foreign_reenable_pending(int threads, int connections)
 {
-  // Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
-  // puts the VC on the atomic enable list; closing it right after must not free it while linked.
-  constexpr int kConnections = 50;
+  const int kConnections = connections;
   SessionServer server([] {
     return std::make_unique<Session>([](Session &s, int event, void *data) {
       if (event == VC_EVENT_READ_READY) {
@@ -446,7 +447,7 @@ TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
       return reading_reaction(s, event, data);
     });
   });
-  NetEnvironment env;
+  NetEnvironment env(threads);
   int port = server.acceptor.listen();
   std::vector<SocketPeer> peers;
   for (int i = 0; i < kConnections; ++i) {
@@ -468,6 +469,16 @@ TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
     EXPECT_TRUE(p.wait_closed());
   }
   EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
+{
+  close_while_foreign_reenable_pending(2, 50);
+}
+
+TEST(NetClose, CloseWhileForeignReenablePendingOnFourThreads)
+{
+  close_while_foreign_reenable_pending(4, 100);
 }
 
 TEST(NetReenable, ReenableFromAForeignThreadResumesReading)

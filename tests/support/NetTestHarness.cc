@@ -363,6 +363,8 @@ VCTester::events() const
 void
 VCTester::record(int event)
 {
+  EThread *none = nullptr;
+  first_thread.compare_exchange_strong(none, this_ethread());
   if (_closed) {
     events_after_close = true;
   }
@@ -374,6 +376,8 @@ void
 VCTester::start(NetVConnection *v)
 {
   MutexLock lock(mutex, this_ethread());
+  EThread *none = nullptr;
+  first_thread.compare_exchange_strong(none, this_ethread());
   vc = v;
   if (spec.read_nbytes > 0) {
     _rbuf = new_MIOBuffer(spec.buffer_index);

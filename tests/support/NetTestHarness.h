@@ -149,6 +149,7 @@ public:
   std::atomic<int> write_terminal{0}; ///< WRITE_COMPLETE / ERROR
   std::atomic<int> lerrno{0};
   std::atomic<bool> events_after_close{false};
+  std::atomic<EThread *> first_thread{nullptr}; ///< the thread that started this end (start() or its first call-back)
   EventWaiter done;
 
   std::vector<int> events() const;
