@@ -1,6 +1,6 @@
 // Loopback transfers between an accepted and a connected UnixNetVConnection, NetVCTest style: each
 // side writes a known pattern and checks every byte it reads, over a table of sizes, buffer sizes
-// and shutdown patterns.
+// and shutdown patterns; the same over IPv6, and many transfers at once on four net threads.
 #include "support/NetTestHarness.h"
 
 #include <gtest/gtest.h>
