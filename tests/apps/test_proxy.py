@@ -3,14 +3,18 @@ built-in http responder, `iocore echo`, scripted peers): bulk data both ways wit
 half-closes, upstream failures and failover, bounded memory with a client that never reads,
 --max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics."""
 import errno
+import fcntl
 import hashlib
 import os
 import random
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 from pathlib import Path
@@ -206,11 +210,13 @@ def test_upstream_half_close_is_propagated(start_iocore, origin):
 # --- upstream failures -------------------------------------------------------------------------------
 
 def test_upstream_refused_closes_client_promptly(start_iocore, refused_port):
-    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}"], "--connect-timeout", "2", stats=True)
+    # The refusal itself must end the attempt: the connect timeout, the slower way to the same end,
+    # is a minute away.
+    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}"], "--connect-timeout", "60", stats=True)
     t0 = time.monotonic()
     with connect(p.addr("proxy")) as s:
-        assert recv_until_eof(s, timeout=3) == b""
-    assert time.monotonic() - t0 < 3
+        assert recv_until_eof(s, timeout=15) == b""
+    assert time.monotonic() - t0 < 15
     m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
     assert m["iocore_proxy_upstream_connect_failures_total"] == 1
     assert m["iocore_proxy_no_upstream_total"] == 1
@@ -239,9 +245,9 @@ def test_upstream_silent_closes_client_within_connect_timeout(start_iocore):
         p = start_proxy(start_iocore, [f"127.0.0.1:{lsock.getsockname()[1]}"], "--connect-timeout", "1")
         t0 = time.monotonic()
         with connect(p.addr()) as s:
-            assert recv_until_eof(s, timeout=4) == b""
+            assert recv_until_eof(s, timeout=10) == b""
         elapsed = time.monotonic() - t0
-        assert 0.9 <= elapsed < 2.0, elapsed
+        assert 0.9 <= elapsed < 4.0, elapsed  # never before the timeout; late by less than 3 timeouts
     finally:
         for c in fillers:
             c.close()
@@ -274,6 +280,163 @@ def test_retries_zero_does_not_fail_over(start_iocore, origin, refused_port):
                     raise
                 outcomes.append(b"")
     assert sorted(outcomes) == [b"", b"x"]
+
+
+# --- resets from either side ---------------------------------------------------------------------------
+
+def reset(sock):
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def closed_by_peer(sock, timeout=10):
+    """Read until the peer's FIN or RST; returns the bytes that came before it."""
+    d = Deadline(timeout)
+    chunks = []
+    while True:
+        sock.settimeout(max(0.01, d.left()))
+        try:
+            data = sock.recv(1 << 16)
+        except ConnectionResetError:
+            return b"".join(chunks)
+        except socket.timeout:
+            raise AssertionError(f"not closed within {timeout}s (got {sum(map(len, chunks))} bytes)")
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def no_tunnel_left(p):
+    """Wait until the proxy serves no tunnel and holds no connection but the metrics scrape's own."""
+    def idle():
+        m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+        return m["iocore_proxy_active_tunnels"] == 0 and m["iocore_net_connections_currently_open"] == 1
+    wait_for(idle, 10, interval=0.1, what="no tunnel and no connection left in the proxy")
+
+
+def test_client_reset_closes_the_upstream_and_is_logged(start_iocore, origin, tmp_path):
+    ended = threading.Event()
+
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        conn.sendall(b"pong")
+        closed_by_peer(conn)  # the proxy must close its side once the client is gone
+        ended.set()
+
+    o = origin(handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", str(log), stats=True)
+    s = connect(p.addr("proxy"))
+    s.sendall(b"ping")
+    assert recv_exactly(s, 4) == b"pong"
+    reset(s)
+    assert ended.wait(10), "the upstream connection stayed open after the client's reset"
+    no_tunnel_left(p)
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert "end=error detail=client_ECONNRESET" in line, line
+    assert "bytes_in=4 bytes_out=4 " in line, line
+
+
+def test_upstream_reset_closes_the_client_and_is_logged(start_iocore, origin, tmp_path):
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        reset(conn)
+
+    o = origin(handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", str(log), stats=True)
+    with connect(p.addr("proxy")) as s:
+        s.sendall(b"ping")
+        assert closed_by_peer(s) == b""
+    no_tunnel_left(p)
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert "end=error detail=upstream_ECONNRESET" in line, line
+
+
+def unacked_bytes(sock):
+    """Bytes in sock's send queue the peer has not acknowledged (a reset throws them away)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
+@pytest.mark.xfail(strict=True, reason="data before reset: fixed on main soon")
+def test_upstream_data_sent_before_its_reset_reaches_the_client(start_iocore, origin):
+    # The upstream sends while the client does not read yet, so the bytes pile up in the proxy,
+    # then resets. Every byte the proxy's side acknowledged before the reset must reach the
+    # client, before the client is closed.
+    arrived = {}
+    reset_done = threading.Event()
+
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        stream = os.urandom(16 << 20)  # more than the sockets and the proxy's buffer hold
+        conn.setblocking(False)
+        n = 0
+        try:
+            while n < len(stream):
+                n += conn.send(stream[n:n + 65536])
+        except BlockingIOError:
+            pass  # everything between here and the client is full
+        # Until the send queue stops shrinking: what is still in it never reaches the proxy.
+        d = Deadline(10)
+        left = unacked_bytes(conn)
+        while left and not d.expired():
+            select.select([], [conn], [], 0.2)
+            now_left = unacked_bytes(conn)
+            if now_left == left:
+                break
+            left = now_left
+        arrived["data"] = stream[:n - left]
+        arrived["stream"] = stream
+        reset(conn)
+        reset_done.set()
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], stats=True)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(10)
+    s.connect(p.addr("proxy"))
+    try:
+        s.sendall(b"ping")
+        assert reset_done.wait(30)
+        got = closed_by_peer(s, timeout=30)
+        expected = arrived["data"]
+        # Acknowledgements after the count above only add bytes.
+        assert got == arrived["stream"][:len(got)], "bytes changed on the way"
+        assert len(got) >= len(expected), f"{len(got)} of {len(expected)} bytes reached the client"
+    finally:
+        s.close()
+    no_tunnel_left(p)
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as t:
+            t.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_ipv6_client_and_upstream(start_iocore, origin, tmp_path):
+    if not ipv6_loopback():
+        pytest.skip("no ::1 on this host")
+    o = origin(echo_handler, family=socket.AF_INET6, host="::1")
+    log = tmp_path / "access.log"
+    p = start_iocore("proxy", "--listen", "[::1]:0", "--upstream", f"[::1]:{o.port}", "--threads", "2",
+                     "--access-log", str(log))
+    assert p.addr()[0] == "::1"
+    payload = os.urandom(100_000)
+    with socket.create_connection(p.addr(), timeout=10) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        assert recv_until_eof(s) == payload
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert f"upstream=[::1]:{o.port} " in line and "client=[::1]:" in line and "end=eof" in line, line
 
 
 # --- bounded memory ------------------------------------------------------------------------------------
@@ -404,7 +567,9 @@ def test_access_log_and_metrics_add_up(start_iocore, origin, tmp_path):
             s.shutdown(socket.SHUT_WR)
             assert len(recv_until_eof(s)) == n
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 3, 5, what="3 access log lines")
-    lines = log.read_text().splitlines()
+    # A client sees its EOF a moment before the proxy writes that tunnel's line, so the next tunnel
+    # (on another thread) may log first: match the lines by size, not by order.
+    lines = sorted(log.read_text().splitlines(), key=lambda line: int(line.split("bytes_in=")[1].split()[0]))
     for n, line in zip(sizes, lines):
         assert f"bytes_in={n} " in line and f"bytes_out={n} " in line, line
         assert f"upstream=127.0.0.1:{o.port}" in line and "end=eof" in line and "duration_ms=" in line
