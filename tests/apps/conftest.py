@@ -62,6 +62,7 @@ class Iocore:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.signalled = False  # the test (or teardown) stopped it: an exit is expected
+        self.expected_exit = None  # set by expect_exit()
         self.listeners = {}
         self.stdout_lines = []
         self.stderr_lines = []
@@ -142,10 +143,25 @@ class Iocore:
             self.proc.kill()
             self.proc.wait(5)
 
+    def expect_exit(self, code):
+        """The test makes the process end on its own with `code` (e.g. a failure it provokes):
+        teardown then wants exactly that exit, before it sends any signal."""
+        self.expected_exit = code
+
     def stop_and_check(self, timeout=30):
         """Teardown: stop with SIGTERM unless already stopped, and return a description of what was
         wrong (None if it exited 0). A process that ended before anyone signalled it is wrong even
         with exit 0; one still running `timeout` seconds after SIGTERM is killed."""
+        if self.expected_exit is not None:
+            code = self.proc.poll()
+            if code is None:
+                self.kill()
+                return f"{' '.join(self.args)}: still running, expected to exit with {self.expected_exit}"
+            self._stderr_thread.join(2)
+            if code != self.expected_exit:
+                return (f"{' '.join(self.args)}: exited with {code}, expected {self.expected_exit}; "
+                        f"its stderr:\n{self.stderr()}")
+            return None
         died_early = self.proc.poll() is not None and not self.signalled
         try:
             code = self.terminate(timeout=timeout)

@@ -26,6 +26,18 @@ def test_a_process_that_exits_non_zero_on_sigterm_is_reported():
     assert problem is not None and "exited with 3 on SIGTERM" in problem, problem
 
 
+def test_an_expected_exit_is_accepted_and_any_other_reported():
+    p = Iocore(["-c", 'echo "iocore echo listening on 127.0.0.1:1"; exit 1'], command=["/bin/sh"])
+    p.expect_exit(1)
+    p.proc.wait(10)
+    assert p.stop_and_check() is None
+    q = Iocore(["-c", 'echo "iocore echo listening on 127.0.0.1:1"; exit 3'], command=["/bin/sh"])
+    q.expect_exit(1)
+    q.proc.wait(10)
+    problem = q.stop_and_check()
+    assert problem is not None and "exited with 3, expected 1" in problem, problem
+
+
 def test_a_clean_stop_is_not_reported():
     p = Iocore(["echo", "--listen", "127.0.0.1:0", "--threads", "1"])
     assert p.stop_and_check() is None
