@@ -30,6 +30,12 @@ def pytest_sessionstart(session):
                                 "(build it, e.g. cmake --build --preset dev, or set IOCORE_BIN)")
 
 
+def net_threads():
+    """--threads for tests that want several net threads: 2, or IOCORE_TEST_THREADS (the tsan stage
+    runs the proxy and echo tests with 4)."""
+    return os.environ.get("IOCORE_TEST_THREADS", "2")
+
+
 class Deadline:
     def __init__(self, seconds):
         self.end = time.monotonic() + seconds

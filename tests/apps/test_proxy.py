@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Deadline, connect, echo_handler, http_get_raw, parse_prometheus, recv_exactly,
+from conftest import (Deadline, connect, echo_handler, http_get_raw, net_threads, parse_prometheus, recv_exactly,
                       recv_until_eof, wait_for)
 
 
 def start_proxy(start_iocore, upstreams, *extra, stats=False):
-    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", "2", *extra]
+    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", net_threads(), *extra]
     if stats:
         args += ["--stats", "127.0.0.1:0"]
     return start_iocore(*args, expect_listeners=2 if stats else 1)
@@ -121,7 +121,7 @@ def test_curl_through_proxy_to_builtin_http_origin(start_iocore):
 
 def test_bulk_random_data_both_ways_with_4k_buffer(start_iocore):
     mib = int(os.environ.get("IOCORE_TEST_BULK_MIB", "256"))
-    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", net_threads())
     p = start_proxy(start_iocore, [f"127.0.0.1:{echo.port()}"], "--buffer-size", "4096")
     block = os.urandom(1 << 20)
     rng = random.Random(7)
@@ -426,7 +426,7 @@ def test_ipv6_client_and_upstream(start_iocore, origin, tmp_path):
         pytest.skip("no ::1 on this host")
     o = origin(echo_handler, family=socket.AF_INET6, host="::1")
     log = tmp_path / "access.log"
-    p = start_iocore("proxy", "--listen", "[::1]:0", "--upstream", f"[::1]:{o.port}", "--threads", "2",
+    p = start_iocore("proxy", "--listen", "[::1]:0", "--upstream", f"[::1]:{o.port}", "--threads", net_threads(),
                      "--access-log", str(log))
     assert p.addr()[0] == "::1"
     payload = os.urandom(100_000)
