@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 #include <poll.h>
 
@@ -509,12 +510,21 @@ TEST(NetMigrate, ConnectionMovesToAnotherNetThreadWithoutLosingBytes)
       client_sent += 16384;
     }
   });
-  // Until the pipeline is full: the echo holds unsent bytes and has stopped reading while the
-  // client still sends.
+  // Until the pipeline is full: the echo holds unsent bytes that a whole pass of its thread could
+  // not write (the socket is full: that lasts until the client reads), and the client has sent
+  // more than the echo read.
+  auto snapshot = [&] {
+    MutexLock lock(e->mutex, nullptr);
+    return std::make_tuple(e->vc->thread, e->reader->read_avail(), e->write_vio->ndone, e->read_vio->ndone);
+  };
   bool full = eventually(
       [&] {
-        MutexLock lock(e->mutex, nullptr);
-        return e->reader->read_avail() > 0 && client_sent.load() > e->read_vio->ndone && e->write_vio->ndone > 0;
+        auto [thread, buffered, written, read] = snapshot();
+        if (buffered == 0 || written == 0 || client_sent.load() <= read || !settle(thread)) {
+          return false;
+        }
+        auto [thread_after, buffered_after, written_after, read_after] = snapshot();
+        return buffered_after > 0 && written_after == written;
       },
       30s);
   Mover mover;

@@ -217,29 +217,6 @@ ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::t
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-/// Runs once on an event thread.
-struct Marker : Continuation {
-  Marker() : Continuation(new_ProxyMutex()) { set_handler(&Marker::fire); }
-  int fire(int, void *)
-  {
-    ran.notify();
-    return EVENT_DONE;
-  }
-  EventWaiter ran;
-};
-
-/// Returns once thread t has finished a whole loop iteration begun after this call (so whatever
-/// IO pass was under way there is over). The markers must outlive the event threads.
-void
-settle(EThread *t, std::vector<std::unique_ptr<Marker>> &markers)
-{
-  for (int i = 0; i < 2; ++i) {
-    markers.push_back(std::make_unique<Marker>());
-    t->schedule_imm(markers.back().get());
-    ASSERT_TRUE(markers.back()->ran.wait_for(1));
-  }
-}
-
 // Tolerance for "fires no later than": the cop period (100 ms in tests) plus scheduling slack on a
 // loaded 2-core machine.
 constexpr double kLateSlackMs = 100 + 1500;
@@ -412,7 +389,6 @@ TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
   // A foreign close is handed to the owner through the enable list. The InactivityCop would also
   // free a closed VC, at its next pass: an hour away here, so only the enable list can be in time.
   SessionServer server([] { return reading_session(); });
-  std::vector<std::unique_ptr<Marker>> markers;
   NetEnvironment env(2, [](NetConfig &c) { c.inactivity_check_frequency = HRTIME_SECONDS(3600); });
   auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
   ASSERT_TRUE(peer);
@@ -422,7 +398,7 @@ TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
   // walk would free it anyway.
   ASSERT_TRUE(peer->send_all("x"));
   ASSERT_TRUE(eventually([&] { return s->received.load() == 1; }));
-  settle(s->vc->thread, markers);
+  ASSERT_TRUE(settle(s->vc->thread));
   auto t0 = std::chrono::steady_clock::now();
   {
     MutexLock lock(s->mutex, nullptr); // the test thread is not the connection's thread

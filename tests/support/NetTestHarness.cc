@@ -47,6 +47,43 @@ eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline
   return true;
 }
 
+namespace {
+  /// Runs once on an event thread, tells the waiter and deletes itself: nothing is left behind
+  /// for the test to keep alive, whenever it runs.
+  class SettleMarker : public Continuation
+  {
+  public:
+    explicit SettleMarker(std::shared_ptr<EventWaiter> ran) : Continuation(new_ProxyMutex()), _ran(std::move(ran))
+    {
+      set_handler(&SettleMarker::fire);
+    }
+    int fire(int, void *)
+    {
+      _ran->notify();
+      delete this;
+      return EVENT_DONE;
+    }
+
+  private:
+    std::shared_ptr<EventWaiter> _ran;
+  };
+} // namespace
+
+bool
+settle(EThread *t, std::chrono::milliseconds deadline)
+{
+  // Two markers one after the other: the first may run in the iteration under way, the second
+  // then runs in one that began after it.
+  auto ran = std::make_shared<EventWaiter>();
+  for (int i = 1; i <= 2; ++i) {
+    t->schedule_imm(new SettleMarker(ran));
+    if (!ran->wait_for(i, deadline)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string
 pattern(uint64_t offset, std::size_t n, uint8_t seed)
 {

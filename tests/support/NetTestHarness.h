@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +36,11 @@ private:
 /// Wait for a condition that nothing signals (a counter, a gauge), re-checking every millisecond
 /// until the deadline. True as soon as pred() holds.
 bool eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+/// Returns once event thread t has finished a whole loop iteration begun after this call, so that
+/// whatever IO pass was under way there is over (a VC that was mid-pass has gone on to EAGAIN).
+/// False if that did not happen within the deadline.
+bool settle(EThread *t, std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 /// The expected byte at offset i of a test stream with the given seed.
 inline uint8_t
