@@ -687,8 +687,8 @@ def _stream_until_closed(conn):
 
 # --- connect failures: counters and logs that agree -------------------------------------------------------------
 
-def test_refused_connects_agree_in_both_counters_and_warn_once(start_iocore):
-    up = f"127.0.0.1:{free_port()}"
+def test_refused_connects_agree_in_both_counters_and_warn_once(start_iocore, refused_port):
+    up = f"127.0.0.1:{refused_port()}"
     p = start_proxy(start_iocore, [up], "--log-level", "warn", stats=True)
     for _ in range(5):
         with connect(p.addr("proxy")) as s:
