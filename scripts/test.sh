@@ -4,7 +4,8 @@
 #      lint: clang-format and clang-tidy must be clean (scripts/lint.sh)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test but the install check,
 #      the apps tests against the sanitized `iocore` binary
-#   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites
+#   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites, and the proxy and echo
+#      apps tests against the TSan-built `iocore` with four net threads (every ctest label "*threaded*")
 #   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time
 # Set IOCORE_TEST_STAGES (e.g. "dev asan") to run only some stages, IOCORE_FUZZ_SECONDS to change the
 # fuzzing time per target (default 30).

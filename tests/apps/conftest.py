@@ -1,5 +1,7 @@
 """Shared helpers of the `iocore` command tests: start the program, wait for its "listening on"
-lines with a deadline, talk to it over loopback sockets, and clean up only what a test started."""
+lines with a deadline, talk to it over loopback sockets, and clean up only what a test started.
+Every `iocore` a test starts is stopped with SIGTERM at teardown and must exit 0 (a crash, a
+sanitizer report or a leak found at exit fails the test); origin helpers' errors fail it too."""
 import os
 import re
 import signal
@@ -17,10 +19,21 @@ LISTEN_RE = re.compile(r"^iocore (\w+) listening on (.+):(\d+)$")
 
 
 def iocore_bin():
-    path = os.environ.get("IOCORE_BIN") or str(REPO / "build" / "dev" / "apps" / "iocore" / "iocore")
+    return os.environ.get("IOCORE_BIN") or str(REPO / "build" / "dev" / "apps" / "iocore" / "iocore")
+
+
+def pytest_sessionstart(session):
+    # Every test here runs the binary: without one, stop at once instead of skipping the lot.
+    path = iocore_bin()
     if not os.access(path, os.X_OK):
-        pytest.skip(f"iocore binary not found at {path} (set IOCORE_BIN)")
-    return path
+        raise pytest.UsageError(f"the iocore binary is missing: {path} is not an executable file "
+                                "(build it, e.g. cmake --build --preset dev, or set IOCORE_BIN)")
+
+
+def net_threads():
+    """--threads for tests that want several net threads: 2, or IOCORE_TEST_THREADS (the tsan stage
+    runs the proxy and echo tests with 4)."""
+    return os.environ.get("IOCORE_TEST_THREADS", "2")
 
 
 class Deadline:
@@ -50,10 +63,12 @@ class Iocore:
     """A running `iocore` process. listeners maps a listener name (proxy, http, echo, stats) to
     (host, port)."""
 
-    def __init__(self, args, expect_listeners=1, timeout=10, env=None):
-        self.args = [iocore_bin()] + list(args)
+    def __init__(self, args, expect_listeners=1, timeout=10, env=None, command=None):
+        self.args = (command or [iocore_bin()]) + list(args)
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
+        self.signalled = False  # the test (or teardown) stopped it: an exit is expected
+        self.expected_exit = None  # set by expect_exit()
         self.listeners = {}
         self.stdout_lines = []
         self.stderr_lines = []
@@ -66,10 +81,12 @@ class Iocore:
         with self._lines_cv:
             while len(self.listeners) < expect_listeners:
                 if self.proc.poll() is not None and not self._stdout_thread.is_alive():
+                    self._stderr_thread.join(2)
                     raise AssertionError(f"iocore exited with {self.proc.returncode}: {self.stderr()}")
                 if d.expired():
                     self.kill()
-                    raise AssertionError(f"iocore did not report {expect_listeners} listener(s): {self.stdout_lines}")
+                    raise AssertionError(f"iocore did not report {expect_listeners} listener(s) within {timeout}s: "
+                                         f"{self.stdout_lines}; stderr: {self.stderr()}")
                 self._lines_cv.wait(0.05)
 
     def _pump_stdout(self):
@@ -105,8 +122,14 @@ class Iocore:
     def pid(self):
         return self.proc.pid
 
+    def send_signal(self, sig):
+        """Signal the process without waiting (teardown then expects it to have exited 0)."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
     def terminate(self, sig=signal.SIGTERM, timeout=15):
-        """Send sig and wait for exit; returns the exit code."""
+        """Send sig (unless it has exited already) and wait for exit; returns the exit code."""
+        self.signalled = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -122,8 +145,39 @@ class Iocore:
 
     def kill(self):
         if self.proc.poll() is None:
+            self.signalled = True
             self.proc.kill()
             self.proc.wait(5)
+
+    def expect_exit(self, code):
+        """The test makes the process end on its own with `code` (e.g. a failure it provokes):
+        teardown then wants exactly that exit, before it sends any signal."""
+        self.expected_exit = code
+
+    def stop_and_check(self, timeout=30):
+        """Teardown: stop with SIGTERM unless already stopped, and return a description of what was
+        wrong (None if it exited 0). A process that ended before anyone signalled it is wrong even
+        with exit 0; one still running `timeout` seconds after SIGTERM is killed."""
+        if self.expected_exit is not None:
+            code = self.proc.poll()
+            if code is None:
+                self.kill()
+                return f"{' '.join(self.args)}: still running, expected to exit with {self.expected_exit}"
+            self._stderr_thread.join(2)
+            if code != self.expected_exit:
+                return (f"{' '.join(self.args)}: exited with {code}, expected {self.expected_exit}; "
+                        f"its stderr:\n{self.stderr()}")
+            return None
+        died_early = self.proc.poll() is not None and not self.signalled
+        try:
+            code = self.terminate(timeout=timeout)
+        except AssertionError as e:
+            return f"{' '.join(self.args)}: {e}; its stderr:\n{self.stderr()}"
+        if died_early:
+            return f"{' '.join(self.args)}: exited with {code} before the test stopped it; its stderr:\n{self.stderr()}"
+        if code != 0:
+            return f"{' '.join(self.args)}: exited with {code} on SIGTERM (expected 0); its stderr:\n{self.stderr()}"
+        return None
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -134,17 +188,21 @@ class Iocore:
 
 
 @pytest.fixture
-def start_iocore():
+def start_iocore(origin):
+    """start(*args) runs `iocore *args` and waits for its listeners. At teardown each process gets
+    SIGTERM and must exit 0. (It depends on `origin` so that the origins outlive the processes:
+    teardown stops iocore first, and the origin handlers then see their connections end.)"""
     started = []
 
-    def start(*args, expect_listeners=1, timeout=10):
-        p = Iocore(args, expect_listeners=expect_listeners, timeout=timeout)
+    def start(*args, expect_listeners=1, timeout=10, command=None):
+        p = Iocore(args, expect_listeners=expect_listeners, timeout=timeout, command=command)
         started.append(p)
         return p
 
     yield start
-    for p in started:
-        p.kill()
+    problems = [problem for p in reversed(started) if (problem := p.stop_and_check()) is not None]
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 def run_iocore(*args, timeout=10):
@@ -232,26 +290,42 @@ def http_connect(addr, timeout=5):
     return s
 
 
-def free_port():
-    """A port nobody listens on right now (for "upstream down")."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+@pytest.fixture
+def refused_port():
+    """refused_port() -> a port on 127.0.0.1 where connections are refused for the rest of the
+    test: a socket is bound there but never listens, so nobody else can take the port meanwhile."""
+    held = []
+
+    def make(host="127.0.0.1"):
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        held.append(s)
         return s.getsockname()[1]
+
+    yield make
+    for s in held:
+        s.close()
 
 
 class OriginServer:
-    """A scriptable TCP peer in a thread: handler(conn) runs per connection."""
+    """A scriptable TCP peer in a thread: handler(conn) runs per connection. An exception a handler
+    raises is recorded in `errors`, and the `origin` fixture fails the test with it unless the test
+    said it expects errors (expect_errors=True) and looked at them itself."""
 
-    def __init__(self, handler, family=socket.AF_INET, host="127.0.0.1"):
+    def __init__(self, handler, family=socket.AF_INET, host="127.0.0.1", expect_errors=False):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
+        self.host = host
         self.handler = handler
+        self.expect_errors = expect_errors
         self.accepted = 0
         self.errors = []
         self._stop = False
+        self._lock = threading.Lock()
+        self._handlers = []  # (thread, conn)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -261,28 +335,55 @@ class OriginServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            with self._lock:
+                self.accepted += 1
+                t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self._handlers.append((t, conn))
+            t.start()
 
     def _serve(self, conn):
         try:
             self.handler(conn)
         except Exception as e:  # noqa: BLE001 - recorded for the test to assert on
-            self.errors.append(e)
+            if not self._stop:
+                self.errors.append(e)
         finally:
             conn.close()
 
-    def close(self):
-        self._stop = True
+    def close(self, timeout=10):
+        """Stop accepting and wait for the handlers; returns what went wrong (None if nothing)."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
+        self._thread.join(timeout)
+        d = Deadline(timeout)
+        with self._lock:
+            handlers = list(self._handlers)
+        stuck = 0
+        for t, _ in handlers:
+            t.join(d.left())
+            stuck += t.is_alive()
+        problems = []
+        if self.errors and not self.expect_errors:
+            problems.append(f"origin on port {self.port}: handler error(s): {self.errors!r}")
+        if stuck:
+            problems.append(f"origin on port {self.port}: {stuck} handler(s) still running {timeout}s after the test")
+        self._stop = True
+        for t, conn in handlers:  # unblock what is left; errors from here on are not the test's
+            if t.is_alive():
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        return "; ".join(problems) or None
 
 
 @pytest.fixture
 def origin():
+    """origin(handler) starts an OriginServer. At teardown (after any `iocore` the test started has
+    stopped) every handler must have finished without raising."""
     servers = []
 
     def make(handler, **kw):
@@ -291,8 +392,9 @@ def origin():
         return s
 
     yield make
-    for s in servers:
-        s.close()
+    problems = [problem for s in servers if (problem := s.close()) is not None]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def echo_handler(conn):

@@ -1,12 +1,15 @@
 """The command-line contract of `iocore`: help and version, one "listening on" line per listener
 with the real port, exit code 2 with a one-line message for every kind of bad invocation, and a
 clean exit 0 on SIGTERM / SIGINT."""
+import os
+import shutil
 import signal
 import socket
+import subprocess
 
 import pytest
 
-from conftest import run_iocore, connect, free_port, wait_for
+from conftest import connect, iocore_bin, run_iocore, wait_for
 
 
 def test_help_lists_every_mode():
@@ -142,8 +145,8 @@ def test_listening_line_ipv6(start_iocore):
     assert p.terminate() == 0
 
 
-def test_proxy_and_stats_each_print_a_line(start_iocore):
-    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{free_port()}",
+def test_proxy_and_stats_each_print_a_line(start_iocore, refused_port):
+    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{refused_port()}",
                      "--stats", "127.0.0.1:0", "--threads", "1", expect_listeners=2)
     assert set(p.listeners) == {"proxy", "stats"}
     assert p.stdout_lines[0].startswith("iocore proxy listening on 127.0.0.1:")
@@ -161,21 +164,24 @@ def test_signal_exits_0_and_stops_accepting(start_iocore, sig):
 
 
 def test_demo_runs_proxy_to_builtin_origin(start_iocore):
-    for port in (8080, 8081):
-        with socket.socket() as t:
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                pytest.skip(f"port {port} is busy")
-    from conftest import http_get_raw
-    p = start_iocore("demo", "--threads", "2", expect_listeners=2)
+    # The demo listens on fixed ports (8080, 8081). So that it never depends on them being free, it
+    # runs in a network namespace of its own, and the client (curl) is run inside that namespace.
+    tools = [shutil.which(t) for t in ("unshare", "nsenter", "ip", "curl")]
+    if os.geteuid() != 0 or not all(tools):
+        pytest.skip("needs root and unshare, nsenter, ip and curl to give the demo its own network namespace")
+    unshare, nsenter, ip, curl = tools
+    p = start_iocore("demo", "--threads", "2", expect_listeners=2,
+                     command=[unshare, "--net", "--", "/bin/sh", "-c", f'{ip} link set lo up && exec "$0" "$@"',
+                              iocore_bin()])
     assert p.addr("proxy") == ("127.0.0.1", 8080)
     assert p.addr("http") == ("127.0.0.1", 8081)
     assert any("curl http://127.0.0.1:8080/" in line for line in p.stdout_lines)
-    status, _, body = http_get_raw(("127.0.0.1", 8080))
-    assert status == 200 and body
-    assert p.terminate() == 0
+    r = subprocess.run([nsenter, f"--net=/proc/{p.pid()}/ns/net", curl, "-sS", "--max-time", "10",
+                        "-w", "\n%{http_code}", "http://127.0.0.1:8080/"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    body, status = r.stdout.rsplit("\n", 1)
+    assert status == "200" and body, r.stdout
 
 
 # --- a listener whose socket fails ----------------------------------------------------------------
@@ -223,6 +229,7 @@ def _shut_down_listening_sockets(pid, port):
 
 def test_failed_only_listener_exits_non_zero(start_iocore):
     p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "2")
+    p.expect_exit(1)
     _shut_down_listening_sockets(p.pid(), p.port("http"))
     try:
         p.proc.wait(10)

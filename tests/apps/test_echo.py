@@ -6,11 +6,11 @@ import socket
 import threading
 import time
 
-from conftest import connect, recv_until_eof, recv_exactly
+from conftest import connect, net_threads, recv_until_eof, recv_exactly
 
 
 def test_echo_returns_bytes_and_half_close(start_iocore):
-    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", net_threads())
     with connect(p.addr()) as s:
         s.sendall(b"ping")
         assert recv_exactly(s, 4) == b"ping"
@@ -21,7 +21,7 @@ def test_echo_returns_bytes_and_half_close(start_iocore):
 
 
 def test_echo_many_concurrent_clients_random_sizes(start_iocore):
-    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    p = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", net_threads())
     rng = random.Random(1234)
     sizes = [rng.choice([0, 1, 100, 4096, 65537, 300_000, 1 << 20]) for _ in range(64)]
     failures = []

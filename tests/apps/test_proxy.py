@@ -6,9 +6,11 @@ import errno
 import hashlib
 import os
 import random
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -17,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Deadline, connect, echo_handler, free_port, http_get_raw, parse_prometheus,
-                      recv_exactly, recv_until_eof, wait_for)
+from conftest import (Deadline, connect, echo_handler, http_get_raw, net_threads, parse_prometheus, recv_exactly,
+                      recv_until_eof, wait_for)
 
 
 def start_proxy(start_iocore, upstreams, *extra, stats=False):
-    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", "2", *extra]
+    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", net_threads(), *extra]
     if stats:
         args += ["--stats", "127.0.0.1:0"]
     return start_iocore(*args, expect_listeners=2 if stats else 1)
@@ -43,13 +45,20 @@ def nginx_origin():
     if nginx is None:
         pytest.skip("nginx is not installed (the CI script installs it: apt-get install nginx-light)")
     tmp = Path(tempfile.mkdtemp(prefix="iocore-nginx-"))
-    port = free_port()
+    tmp.chmod(0o755)  # the worker may run as another user
+    # nginx takes over a socket we bound to a kernel-chosen port (its NGINX variable, as in a binary
+    # upgrade): no window in which another program could take the port. (nginx 1.22 crashed when
+    # given one with master_process off.)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(128)
+    port = lsock.getsockname()[1]
     (tmp / "logs").mkdir()
     (tmp / "html").mkdir()
     (tmp / "html" / "index.html").write_text("hello from nginx\n")
     (tmp / "nginx.conf").write_text(f"""
 daemon off;
-master_process off;
+master_process on;
 worker_processes 1;
 error_log {tmp}/logs/error.log;
 pid {tmp}/nginx.pid;
@@ -61,20 +70,31 @@ http {{
   server {{ listen 127.0.0.1:{port}; root {tmp}/html; location = /ok {{ return 200 "ok\\n"; }} }}
 }}
 """)
-    proc = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = None
+    try:
+        proc = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(lsock.fileno(),),
+                                env=dict(os.environ, NGINX=f"{lsock.fileno()};"))
+        lsock.close()
 
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return proc.poll() is not None and pytest.fail(f"nginx exited: {proc.stderr.read()}")
-    wait_for(up, 10, what="nginx to listen")
-    yield ("127.0.0.1", port)
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
+        def up():
+            if proc.poll() is not None:
+                pytest.fail(f"nginx exited with {proc.returncode}: {proc.stderr.read()}")
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+                return recv_until_eof(s, timeout=5).startswith(b"HTTP/1.1 200")
+        wait_for(up, 10, what="nginx to answer")
+        yield ("127.0.0.1", port)
+    finally:
+        lsock.close()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_curl_through_proxy_to_nginx(start_iocore, nginx_origin):
@@ -99,7 +119,7 @@ def test_curl_through_proxy_to_builtin_http_origin(start_iocore):
 
 def test_bulk_random_data_both_ways_with_4k_buffer(start_iocore):
     mib = int(os.environ.get("IOCORE_TEST_BULK_MIB", "256"))
-    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "2")
+    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", net_threads())
     p = start_proxy(start_iocore, [f"127.0.0.1:{echo.port()}"], "--buffer-size", "4096")
     block = os.urandom(1 << 20)
     rng = random.Random(7)
@@ -187,12 +207,14 @@ def test_upstream_half_close_is_propagated(start_iocore, origin):
 
 # --- upstream failures -------------------------------------------------------------------------------
 
-def test_upstream_refused_closes_client_promptly(start_iocore):
-    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}"], "--connect-timeout", "2", stats=True)
+def test_upstream_refused_closes_client_promptly(start_iocore, refused_port):
+    # The refusal itself must end the attempt: the connect timeout, the slower way to the same end,
+    # is a minute away.
+    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}"], "--connect-timeout", "60", stats=True)
     t0 = time.monotonic()
     with connect(p.addr("proxy")) as s:
-        assert recv_until_eof(s, timeout=3) == b""
-    assert time.monotonic() - t0 < 3
+        assert recv_until_eof(s, timeout=15) == b""
+    assert time.monotonic() - t0 < 15
     m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
     assert m["iocore_proxy_upstream_connect_failures_total"] == 1
     assert m["iocore_proxy_no_upstream_total"] == 1
@@ -221,18 +243,18 @@ def test_upstream_silent_closes_client_within_connect_timeout(start_iocore):
         p = start_proxy(start_iocore, [f"127.0.0.1:{lsock.getsockname()[1]}"], "--connect-timeout", "1")
         t0 = time.monotonic()
         with connect(p.addr()) as s:
-            assert recv_until_eof(s, timeout=4) == b""
+            assert recv_until_eof(s, timeout=10) == b""
         elapsed = time.monotonic() - t0
-        assert 0.9 <= elapsed < 2.0, elapsed
+        assert 0.9 <= elapsed < 4.0, elapsed  # never before the timeout; late by less than 3 timeouts
     finally:
         for c in fillers:
             c.close()
         lsock.close()
 
 
-def test_failover_to_second_upstream(start_iocore, origin):
+def test_failover_to_second_upstream(start_iocore, origin, refused_port):
     o = origin(echo_handler)
-    down = free_port()
+    down = refused_port()
     p = start_proxy(start_iocore, [f"127.0.0.1:{down}", f"127.0.0.1:{o.port}"], "--access-log", "-")
     for _ in range(4):  # round-robin starts at each upstream in turn; every client must get through
         with connect(p.addr()) as s:
@@ -241,9 +263,9 @@ def test_failover_to_second_upstream(start_iocore, origin):
     assert o.accepted == 4
 
 
-def test_retries_zero_does_not_fail_over(start_iocore, origin):
+def test_retries_zero_does_not_fail_over(start_iocore, origin, refused_port):
     o = origin(echo_handler)
-    p = start_proxy(start_iocore, [f"127.0.0.1:{free_port()}", f"127.0.0.1:{o.port}"], "--retries", "0")
+    p = start_proxy(start_iocore, [f"127.0.0.1:{refused_port()}", f"127.0.0.1:{o.port}"], "--retries", "0")
     outcomes = []
     for _ in range(2):
         with connect(p.addr()) as s:
@@ -256,6 +278,157 @@ def test_retries_zero_does_not_fail_over(start_iocore, origin):
                     raise
                 outcomes.append(b"")
     assert sorted(outcomes) == [b"", b"x"]
+
+
+# --- resets from either side ---------------------------------------------------------------------------
+
+def reset(sock):
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def closed_by_peer(sock, timeout=10):
+    """Read until the peer's FIN or RST; returns the bytes that came before it."""
+    d = Deadline(timeout)
+    chunks = []
+    while True:
+        sock.settimeout(max(0.01, d.left()))
+        try:
+            data = sock.recv(1 << 16)
+        except ConnectionResetError:
+            return b"".join(chunks)
+        except socket.timeout:
+            raise AssertionError(f"not closed within {timeout}s (got {sum(map(len, chunks))} bytes)")
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def no_tunnel_left(p):
+    """Wait until the proxy serves no tunnel and holds no connection but the metrics scrape's own."""
+    def idle():
+        m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
+        return m["iocore_proxy_active_tunnels"] == 0 and m["iocore_net_connections_currently_open"] == 1
+    wait_for(idle, 10, interval=0.1, what="no tunnel and no connection left in the proxy")
+
+
+def test_client_reset_closes_the_upstream_and_is_logged(start_iocore, origin, tmp_path):
+    ended = threading.Event()
+
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        conn.sendall(b"pong")
+        closed_by_peer(conn)  # the proxy must close its side once the client is gone
+        ended.set()
+
+    o = origin(handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", str(log), stats=True)
+    s = connect(p.addr("proxy"))
+    s.sendall(b"ping")
+    assert recv_exactly(s, 4) == b"pong"
+    reset(s)
+    assert ended.wait(10), "the upstream connection stayed open after the client's reset"
+    no_tunnel_left(p)
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert "end=error detail=client_ECONNRESET" in line, line
+    assert "bytes_in=4 bytes_out=4 " in line, line
+
+
+def test_upstream_reset_closes_the_client_and_is_logged(start_iocore, origin, tmp_path):
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        reset(conn)
+
+    o = origin(handler)
+    log = tmp_path / "access.log"
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], "--access-log", str(log), stats=True)
+    with connect(p.addr("proxy")) as s:
+        s.sendall(b"ping")
+        assert closed_by_peer(s) == b""
+    no_tunnel_left(p)
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert "end=error detail=upstream_ECONNRESET" in line, line
+
+
+def test_upstream_data_sent_before_its_reset_reaches_the_client(start_iocore, origin):
+    # The upstream sends while the client does not read yet, so the bytes pile up in the proxy,
+    # then resets. Every byte the proxy's side acknowledged before the reset must reach the
+    # client, before the client is closed.
+    arrived = {}
+    reset_done = threading.Event()
+
+    def handler(conn):
+        assert recv_exactly(conn, 4) == b"ping"
+        stream = os.urandom(16 << 20)  # more than the sockets and the proxy's buffer hold
+        conn.setblocking(False)
+        n = 0
+        try:
+            while n < len(stream):
+                n += conn.send(stream[n:n + 65536])
+        except BlockingIOError:
+            pass  # everything between here and the client is full
+        # Until the send queue stops shrinking: what is still in it never reaches the proxy.
+        d = Deadline(10)
+        left = _unacked_bytes(conn)
+        while left and not d.expired():
+            select.select([], [conn], [], 0.2)
+            now_left = _unacked_bytes(conn)
+            if now_left == left:
+                break
+            left = now_left
+        arrived["data"] = stream[:n - left]
+        arrived["stream"] = stream
+        reset(conn)
+        reset_done.set()
+
+    o = origin(handler)
+    p = start_proxy(start_iocore, [f"127.0.0.1:{o.port}"], stats=True)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(10)
+    s.connect(p.addr("proxy"))
+    try:
+        s.sendall(b"ping")
+        assert reset_done.wait(30)
+        got = closed_by_peer(s, timeout=30)
+        expected = arrived["data"]
+        # Acknowledgements after the count above only add bytes.
+        assert got == arrived["stream"][:len(got)], "bytes changed on the way"
+        assert len(got) >= len(expected), f"{len(got)} of {len(expected)} bytes reached the client"
+    finally:
+        s.close()
+    no_tunnel_left(p)
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as t:
+            t.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_ipv6_client_and_upstream(start_iocore, origin, tmp_path):
+    if not ipv6_loopback():
+        pytest.skip("no ::1 on this host")
+    o = origin(echo_handler, family=socket.AF_INET6, host="::1")
+    log = tmp_path / "access.log"
+    p = start_iocore("proxy", "--listen", "[::1]:0", "--upstream", f"[::1]:{o.port}", "--threads", net_threads(),
+                     "--access-log", str(log))
+    assert p.addr()[0] == "::1"
+    payload = os.urandom(100_000)
+    with socket.create_connection(p.addr(), timeout=10) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        assert recv_until_eof(s) == payload
+    wait_for(lambda: "end=" in log.read_text(), 5, what="the access log line")
+    line = log.read_text()
+    assert f"upstream=[::1]:{o.port} " in line and "client=[::1]:" in line and "end=eof" in line, line
 
 
 # --- bounded memory ------------------------------------------------------------------------------------
@@ -376,7 +549,7 @@ def test_sigterm_drains_open_tunnels(start_iocore, origin):
     s = connect(p.addr())
     s.sendall(b"before")
     assert recv_exactly(s, 6) == b"before"
-    p.proc.send_signal(signal.SIGTERM)
+    p.send_signal(signal.SIGTERM)
     # Accepting stops at once...
     def refused():
         try:
@@ -423,8 +596,8 @@ def test_access_log_and_metrics_add_up(start_iocore, origin, tmp_path):
             s.shutdown(socket.SHUT_WR)
             assert len(recv_until_eof(s)) == n
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 3, 5, what="3 access log lines")
-    # A tunnel logs just after it half-closes the client, so the next tunnel (on another thread)
-    # may log first: match lines by size, not by order.
+    # A client sees its EOF a moment before the proxy writes that tunnel's line, so the next tunnel
+    # (on another thread) may log first: match the lines by size, not by order.
     lines = sorted(log.read_text().splitlines(), key=lambda line: int(line.split("bytes_in=")[1].split()[0]))
     for n, line in zip(sizes, lines):
         assert f"bytes_in={n} " in line and f"bytes_out={n} " in line, line
@@ -551,8 +724,8 @@ def _stream_until_closed(conn):
 
 # --- connect failures: counters and logs that agree -------------------------------------------------------------
 
-def test_refused_connects_agree_in_both_counters_and_warn_once(start_iocore):
-    up = f"127.0.0.1:{free_port()}"
+def test_refused_connects_agree_in_both_counters_and_warn_once(start_iocore, refused_port):
+    up = f"127.0.0.1:{refused_port()}"
     p = start_proxy(start_iocore, [up], "--log-level", "warn", stats=True)
     for _ in range(5):
         with connect(p.addr("proxy")) as s:

@@ -16,6 +16,9 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 #include <poll.h>
 
@@ -443,14 +446,29 @@ TEST(NetQueues, ActiveQueueRefusesWhenFullAndNothingCanBeEvicted)
 
 TEST(NetMigrate, ConnectionMovesToAnotherNetThreadWithoutLosingBytes)
 {
+  // The client streams without reading, so when the connection moves there are bytes in flight
+  // both ways: sent by the client but not yet read by the echo, read by the echo but still in its
+  // buffer, and echoed but not yet read by the client. Every byte must come back, in order.
+  constexpr std::size_t kTotal = 4 << 20;
+  struct InFlight {
+    int64_t sent_not_read = 0; ///< client -> echo, still in the kernel
+    int64_t buffered      = 0; ///< read by the echo, not yet written back
+    int64_t echoed_unread = 0; ///< written back, not yet read by the client
+  };
+  // Both count the 6 bytes of the round trip before the stream, as the echo's VIOs do.
+  std::atomic<int64_t> client_sent{6};
+  std::atomic<int64_t> client_received{6};
   struct Mover : Continuation {
     Mover() : Continuation(new_ProxyMutex()) { set_handler(&Mover::handle); }
     int handle(int event, void *)
     {
       if (event == EVENT_IMMEDIATE) {
-        auto *old = static_cast<UnixNetVConnection *>(echo->vc);
-        from      = old->thread;
-        auto *n   = old->migrateToCurrentThread(echo, this_ethread());
+        auto *old          = static_cast<UnixNetVConnection *>(echo->vc);
+        from               = old->thread;
+        seen.buffered      = echo->reader->read_avail();
+        seen.sent_not_read = sent->load() - echo->read_vio->ndone;
+        seen.echoed_unread = echo->write_vio->ndone - received->load();
+        auto *n            = old->migrateToCurrentThread(echo, this_ethread());
         if (n != nullptr) {
           to              = n->thread;
           echo->vc        = n;
@@ -461,34 +479,90 @@ TEST(NetMigrate, ConnectionMovesToAnotherNetThreadWithoutLosingBytes)
       }
       return EVENT_DONE;
     }
-    Echo *echo    = nullptr;
+    Echo *echo                           = nullptr;
+    const std::atomic<int64_t> *sent     = nullptr;
+    const std::atomic<int64_t> *received = nullptr;
+    InFlight seen;
     EThread *from = nullptr;
     EThread *to   = nullptr;
     EventWaiter moved;
   };
   EchoServer server;
   NetEnvironment env(2);
-  int port = server.acceptor.listen();
-  auto p   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  NetProcessor::AcceptOptions opt;
+  opt.recv_bufsize = 65536; // small socket buffers: the client's stream soon fills every stage
+  opt.send_bufsize = 65536;
+  int port         = server.acceptor.listen(opt);
+  auto p           = SocketPeer::connect_to(static_cast<uint16_t>(port));
   ASSERT_TRUE(p && round_trip(*p, "before"));
+  int small = 65536;
+  ::setsockopt(p->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  ::setsockopt(p->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
   Echo *e = server.echo(0);
   ASSERT_NE(e, nullptr);
+
+  const std::string stream = pattern(0, kTotal, 7);
+  std::thread sender([&] {
+    for (std::size_t off = 0; off < kTotal; off += 16384) {
+      if (!p->send_all(stream.substr(off, 16384), 60s)) {
+        return;
+      }
+      client_sent += 16384;
+    }
+  });
+  // Until the pipeline is full: the echo holds unsent bytes that a whole pass of its thread could
+  // not write (the socket is full: that lasts until the client reads), and the client has sent
+  // more than the echo read.
+  auto snapshot = [&] {
+    MutexLock lock(e->mutex, nullptr);
+    return std::make_tuple(e->vc->thread, e->reader->read_avail(), e->write_vio->ndone, e->read_vio->ndone);
+  };
+  bool full = eventually(
+      [&] {
+        auto [thread, buffered, written, read] = snapshot();
+        if (buffered == 0 || written == 0 || client_sent.load() <= read || !settle(thread)) {
+          return false;
+        }
+        auto [thread_after, buffered_after, written_after, read_after] = snapshot();
+        return buffered_after > 0 && written_after == written;
+      },
+      30s);
   Mover mover;
   mover.echo     = e;
+  mover.sent     = &client_sent;
+  mover.received = &client_received;
   mover.mutex    = e->mutex; // the mover acts as the echo's state machine
   EThread *other = nullptr;
-  {
+  if (full) {
     MutexLock lock(e->mutex, nullptr);
     other = e->vc->thread == eventProcessor.thread(ET_NET, 0) ? eventProcessor.thread(ET_NET, 1) : eventProcessor.thread(ET_NET, 0);
+    other->schedule_imm(&mover);
   }
-  // Bytes in flight while the connection moves must not be lost.
-  ASSERT_TRUE(p->send_all("in-flight "));
-  other->schedule_imm(&mover);
-  ASSERT_TRUE(mover.moved.wait_for(1));
-  EXPECT_NE(mover.to, nullptr);
+  bool moved = full && mover.moved.wait_for(1);
+  // Read everything back (also when something failed above, so that the sender thread ends).
+  std::string got;
+  got.reserve(kTotal);
+  while (got.size() < kTotal) {
+    std::string chunk = p->recv_exact(std::min<std::size_t>(65536, kTotal - got.size()), 60s);
+    if (chunk.empty()) {
+      break;
+    }
+    got += chunk;
+    client_received += static_cast<int64_t>(chunk.size());
+  }
+  if (got.size() < kTotal) {
+    ::shutdown(p->fd(), SHUT_RDWR); // the sender may be stuck on a full socket
+  }
+  sender.join();
+  ASSERT_TRUE(full) << "the echo never filled up";
+  ASSERT_TRUE(moved);
   EXPECT_EQ(mover.to, other);
   EXPECT_NE(mover.from, mover.to);
-  EXPECT_EQ(p->recv_exact(10), "in-flight ");
+  EXPECT_GT(mover.seen.sent_not_read, 0) << "nothing in flight towards the echo during the move";
+  EXPECT_GT(mover.seen.buffered, 0) << "nothing in the echo's buffer during the move";
+  EXPECT_GT(mover.seen.echoed_unread, 0) << "nothing in flight towards the client during the move";
+  ASSERT_EQ(got.size(), kTotal);
+  EXPECT_TRUE(got == stream) << "bytes lost, duplicated or reordered across the move";
   EXPECT_TRUE(round_trip(*p, "after the move"));
 }
 
@@ -651,9 +725,22 @@ TEST(NetShutdown, HalfCloseWriteSendsFinWhileReadingContinues)
   bool eof = false;
   EXPECT_EQ(p->recv_until_eof(&eof), "");
   EXPECT_TRUE(eof) << "the server's FIN arrives";
-  ASSERT_TRUE(p->send_all("still listening"));
+  // The read side goes on: every byte sent after the FIN arrives in the echo's buffer (which
+  // nothing drains now that its write side is shut), in order. Less than the 4 KiB buffer holds.
+  const std::string after_fin = pattern(0, 3000, 9);
+  ASSERT_TRUE(p->send_all(after_fin.substr(0, 1000)));
+  ASSERT_TRUE(p->send_all(after_fin.substr(1000)));
   Echo *e = server.echo(0);
   ASSERT_NE(e, nullptr);
-  EXPECT_TRUE(e->events.wait_until([&] { return e->last_event.load() == VC_EVENT_READ_READY; }));
+  ASSERT_TRUE(eventually([&] {
+    MutexLock lock(e->mutex, nullptr);
+    return e->read_vio->ndone >= static_cast<int64_t>(after_fin.size());
+  }));
+  MutexLock lock(e->mutex, nullptr);
+  EXPECT_EQ(e->read_vio->ndone, static_cast<int64_t>(after_fin.size()));
+  std::string got(static_cast<std::size_t>(e->reader->read_avail()), '\0');
+  e->reader->read(got.data(), static_cast<int64_t>(got.size()));
+  EXPECT_TRUE(got == after_fin) << "read " << got.size() << " bytes, not the ones sent";
+  EXPECT_FALSE(e->closed) << "still open: only the write side was shut";
 }
 } // namespace

@@ -89,6 +89,22 @@ public:
     }
     return {};
   }
+  /// When `event` last came no later than `limit` (a default time_point: never).
+  std::chrono::steady_clock::time_point last_time_before(int event, std::chrono::steady_clock::time_point limit)
+  {
+    std::lock_guard<std::mutex> g(_m);
+    std::chrono::steady_clock::time_point last{};
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (events[i] == event && times[i] <= limit) {
+        last = times[i];
+      }
+    }
+    return last;
+  }
+  bool saw_before(int event, std::chrono::steady_clock::time_point limit)
+  {
+    return last_time_before(event, limit) != std::chrono::steady_clock::time_point{};
+  }
   std::vector<int> event_list()
   {
     std::lock_guard<std::mutex> g(_m);
@@ -224,20 +240,44 @@ TEST(NetTimeouts, InactivityTimeoutFiresWithinTimeoutAndCheckPeriod)
 
 TEST(NetTimeouts, TrafficPushesTheInactivityDeadlineBack)
 {
-  SessionServer server([] { return reading_session([](Session &s) { s.vc->set_inactivity_timeout(HRTIME_MSECONDS(400)); }); });
+  // Real clock, so nothing here depends on how promptly the threads run: each byte read moves the
+  // deadline to "that read + timeout", so the timeout can never come sooner than one timeout after
+  // the last byte read before it, however late any thread was. Without traffic pushing it back, it
+  // would come one timeout after the accept, in the middle of the bytes sent every 50 ms. (The
+  // exact deadline is DrivenNet.ActivityRestartsTheInactivityClock's, on a manual clock.)
+  constexpr auto kTimeout = 1000ms;
+  SessionServer server([] { return reading_session([](Session &s) { s.vc->set_inactivity_timeout(HRTIME_MSECONDS(1000)); }); });
   NetEnvironment env;
   auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
   ASSERT_TRUE(peer);
   Session *s = server.wait_session(0);
   ASSERT_NE(s, nullptr);
-  // Keep talking for ~1.2 s (three times the timeout), one byte every 100 ms: a load loop, bounded.
-  for (int i = 0; i < 12; ++i) {
-    ASSERT_TRUE(peer->send_all("x"));
-    std::this_thread::sleep_for(100ms);
-    ASSERT_FALSE(s->saw(VC_EVENT_INACTIVITY_TIMEOUT)) << "timed out despite traffic at step " << i;
+  // Traffic for 3.5 timeouts, a byte every 50 ms (bounded: at most 70 bytes). Stops early if the
+  // session timed out anyway (a thread stalled for a whole timeout): the checks below still hold.
+  const auto traffic_start = std::chrono::steady_clock::now();
+  int sent                 = 0;
+  while (std::chrono::steady_clock::now() - traffic_start < 3500ms && sent < 70 && !s->saw(VC_EVENT_INACTIVITY_TIMEOUT)) {
+    if (!peer->send_all("x")) {
+      break;
+    }
+    ++sent;
+    std::this_thread::sleep_for(50ms);
   }
+  const auto traffic_end = std::chrono::steady_clock::now();
   ASSERT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT));
-  EXPECT_EQ(s->received.load(), 12);
+  const auto fired     = s->time_of(VC_EVENT_INACTIVITY_TIMEOUT);
+  const auto last_read = s->last_time_before(VC_EVENT_READ_READY, fired);
+  ASSERT_NE(last_read, std::chrono::steady_clock::time_point{}) << "no byte was read before the timeout";
+  // The read's call-back runs a little after the read that moved the deadline (longer on a loaded
+  // machine), so half a timeout is the bound; a deadline not pushed back would fire at most a cop
+  // period (100 ms) after a read, the bytes being 50 ms apart.
+  EXPECT_GE(ms_between(last_read, fired), 500.0) << "fired before one timeout had passed since the last byte";
+  EXPECT_LE(ms_between(last_read, fired), 3 * 1000.0) << "fired far too late after the last byte";
+  if (!s->saw_before(VC_EVENT_INACTIVITY_TIMEOUT, traffic_end)) {
+    // The usual case: the connection outlived 3.5 timeouts of traffic, and read every byte sent.
+    EXPECT_GE(fired - traffic_start, 3 * kTimeout);
+    EXPECT_EQ(s->received.load(), sent);
+  }
 }
 
 TEST(NetTimeouts, ActiveTimeoutFiresAndZeroInactivityMeansNone)
@@ -346,27 +386,35 @@ TEST(NetClose, CloseInsideReadCallbackFreesAfterItReturns)
 
 TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
 {
+  // A foreign close is handed to the owner through the enable list. The InactivityCop would also
+  // free a closed VC, at its next pass: an hour away here, so only the enable list can be in time.
   SessionServer server([] { return reading_session(); });
-  NetEnvironment env;
+  NetEnvironment env(2, [](NetConfig &c) { c.inactivity_check_frequency = HRTIME_SECONDS(3600); });
   auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
   ASSERT_TRUE(peer);
   Session *s = server.wait_session(0);
   ASSERT_NE(s, nullptr);
+  // Idle first: a byte read, the read gone on to EAGAIN, so the VC is on no ready list whose next
+  // walk would free it anyway.
+  ASSERT_TRUE(peer->send_all("x"));
+  ASSERT_TRUE(eventually([&] { return s->received.load() == 1; }));
+  ASSERT_TRUE(settle(s->vc->thread));
+  auto t0 = std::chrono::steady_clock::now();
   {
     MutexLock lock(s->mutex, nullptr); // the test thread is not the connection's thread
     s->close();
   }
-  auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(peer->wait_closed());
-  EXPECT_LT(ms_between(t0, std::chrono::steady_clock::now()), 2000.0) << "freed through the enable list, not the cop";
   EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+  EXPECT_LT(ms_between(t0, std::chrono::steady_clock::now()), 10000.0) << "freed through the enable list, not the cop";
 }
 
-TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
+// Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
+// puts the VC on the atomic enable list; closing it right after must not free it while linked.
+void
+close_while_foreign_reenable_pending(int threads, int connections)
 {
-  // Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
-  // puts the VC on the atomic enable list; closing it right after must not free it while linked.
-  constexpr int kConnections = 50;
+  const int kConnections = connections;
   SessionServer server([] {
     return std::make_unique<Session>([](Session &s, int event, void *data) {
       if (event == VC_EVENT_READ_READY) {
@@ -375,7 +423,7 @@ TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
       return reading_reaction(s, event, data);
     });
   });
-  NetEnvironment env;
+  NetEnvironment env(threads);
   int port = server.acceptor.listen();
   std::vector<SocketPeer> peers;
   for (int i = 0; i < kConnections; ++i) {
@@ -397,6 +445,16 @@ TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
     EXPECT_TRUE(p.wait_closed());
   }
   EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
+}
+
+TEST(NetClose, CloseWhileForeignReenablePendingDoesNotUseFreedMemory)
+{
+  close_while_foreign_reenable_pending(2, 50);
+}
+
+TEST(NetClose, CloseWhileForeignReenablePendingOnFourThreads)
+{
+  close_while_foreign_reenable_pending(4, 100);
 }
 
 TEST(NetReenable, ReenableFromAForeignThreadResumesReading)
@@ -606,7 +664,9 @@ TEST(NetVC, WriteAfterForeignCloseFreesInsteadOfWriting)
       return EVENT_DONE;
     });
   });
-  NetEnvironment env;
+  // The InactivityCop also frees closed VCs: an hour away here, so the free below is the write
+  // path's (or the enable list's), not the cop's.
+  NetEnvironment env(2, [](NetConfig &c) { c.inactivity_check_frequency = HRTIME_SECONDS(3600); });
   auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
   ASSERT_TRUE(peer);
   Session *s = server.wait_session(0);
@@ -623,6 +683,8 @@ TEST(NetVC, WriteAfterForeignCloseFreesInsteadOfWriting)
     written = s->write_vio->ndone;
     s->close(); // from the test thread: deferred to the connection's thread
   }
+  // Freed: the connection is gone from the books and its socket closed, with the peer not reading.
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; }));
   bool eof      = false;
   std::string r = peer->recv_until_eof(&eof);
   EXPECT_TRUE(eof);

@@ -1,7 +1,7 @@
 // TLS through sslNetProcessor: real OpenSSL on both ends over loopback, certificates made by a
 // throw-away CA per test. Handshake in the NetHandler's pass, plaintext VIOs, close_notify half-close,
 // SNI certificate choice, ALPN, peer verification (name, address, CA), handshake failures and the
-// handshake timeout, configuration errors.
+// handshake timeout, configuration errors, TLS 1.2 peers on either side and refused renegotiation.
 #include "iocore/iocore.h"
 
 #include "support/NetTestHarness.h"
@@ -9,15 +9,19 @@
 #include "support/TestCerts.h"
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 using namespace iocore;
@@ -621,16 +625,23 @@ struct TLSEcho : Continuation {
   EventWaiter started;
 };
 
+/// SocketPeer's sockets are non-blocking; the OpenSSL peers here block, bounded by 10 s socket
+/// timeouts.
+void
+make_blocking(int fd)
+{
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval limit{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+}
+
 /// A blocking OpenSSL client on a SocketPeer's socket (the test thread's side).
 struct BlockingTLSClient {
   explicit BlockingTLSClient(SocketPeer &peer)
   {
-    // SocketPeer's socket is non-blocking; this client blocks, bounded by 10 s socket timeouts.
     int fd = peer.fd();
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    timeval limit{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+    make_blocking(fd);
     ctx = SSL_CTX_new(TLS_client_method());
     ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
@@ -719,4 +730,98 @@ TEST(TLS, ConnectionMigratesToAnotherThreadWithItsSession)
     echo.vc->do_io_close();
     echo.vc = nullptr;
   }
+}
+
+TEST(TLS, TLS12ClientTransfersBothWaysAndItsRenegotiationIsRefused)
+{
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  NetEnvironment env(2);
+  const NetStats before = net_stats_snapshot();
+  TLSEcho echo;
+  TestAcceptor acceptor([&](NetVConnection *vc) { echo.start(vc); });
+  int port  = listen_tls(acceptor, make_server({leaf}));
+  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  BlockingTLSClient client(*peer);
+  ASSERT_EQ(SSL_set_max_proto_version(client.ssl, TLS1_2_VERSION), 1);
+  ASSERT_EQ(SSL_connect(client.ssl), 1);
+  EXPECT_EQ(SSL_version(client.ssl), TLS1_2_VERSION);
+  ASSERT_TRUE(echo.started.wait_for(1));
+  for (int i = 0; i < 16; ++i) { // 256 KiB through the TLS 1.2 record layer, both ways
+    ASSERT_TRUE(client.echo(pattern(static_cast<uint64_t>(i) * 16384, 16384, 3))) << "piece " << i;
+  }
+  std::optional<TLSInfo> info;
+  {
+    MutexLock lock(echo.mutex, nullptr);
+    info = tls_info(echo.vc);
+  }
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->version, "TLSv1.2");
+  // The client asks to renegotiate: the server answers no_renegotiation (it never reads or writes
+  // a second handshake in the middle of a transfer), the client gives up with a fatal alert, and
+  // the server closes.
+  ASSERT_EQ(SSL_renegotiate(client.ssl), 1);
+  ERR_clear_error();
+  int r = SSL_do_handshake(client.ssl);
+  EXPECT_LE(r, 0);
+  EXPECT_EQ(SSL_get_error(client.ssl, r), SSL_ERROR_SSL);
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_error()), SSL_R_NO_RENEGOTIATION) << ERR_error_string(ERR_peek_error(), nullptr);
+  EXPECT_TRUE(peer->wait_closed());
+  EXPECT_EQ(net_stats_snapshot().tls_handshakes - before.tls_handshakes, 1) << "one handshake, never a second";
+}
+
+TEST(TLS, TLS12ServerTakesTheLibrarysClientThroughBothWays)
+{
+  // The library as the client, against a server that speaks at most TLS 1.2 (OpenSSL in a thread
+  // here): the client writes a pattern and half-closes (close_notify), the server echoes it all
+  // back and closes; every byte must come back.
+  constexpr int64_t kBytes = 300000;
+  TestPKI pki;
+  auto leaf = pki.issue("localhost", {"DNS:localhost"});
+  SocketListener listener;
+  std::atomic<int64_t> echoed{-1};
+  std::string server_version;
+  std::thread server([&] {
+    auto conn = listener.accept_one(std::chrono::seconds(30));
+    if (!conn) {
+      return;
+    }
+    make_blocking(conn->fd());
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_use_certificate_chain_file(ctx, leaf.cert_file.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx, leaf.key_file.c_str(), SSL_FILETYPE_PEM);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, conn->fd());
+    int64_t n = 0;
+    if (SSL_accept(ssl) == 1) {
+      server_version = SSL_get_version(ssl);
+      char buf[16384];
+      for (int r; (r = SSL_read(ssl, buf, sizeof(buf))) > 0; n += r) {
+        if (SSL_write(ssl, buf, r) != r) {
+          break;
+        }
+      }
+      SSL_shutdown(ssl);
+    }
+    echoed = n;
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  });
+  NetEnvironment env(2);
+  VCTestSpec cs = spec(kBytes, 1, 1); // reads back its own pattern
+  InfoTester client(cs);
+  connect_tls(client, listener.port(), client_options(pki, "localhost"));
+  bool done = client.wait_done(std::chrono::seconds(30));
+  server.join();
+  ASSERT_TRUE(done) << events_of(client);
+  EXPECT_EQ(echoed.load(), kBytes);
+  EXPECT_EQ(server_version, "TLSv1.2");
+  EXPECT_FALSE(client.data_mismatch);
+  EXPECT_EQ(client.bytes_written.load(), kBytes);
+  EXPECT_EQ(client.bytes_read.load(), kBytes);
+  EXPECT_EQ(client.read_terminal.load(), VC_EVENT_EOS) << events_of(client);
+  ASSERT_TRUE(client.info());
+  EXPECT_EQ(client.info()->version, "TLSv1.2");
 }

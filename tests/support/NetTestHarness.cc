@@ -47,6 +47,43 @@ eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline
   return true;
 }
 
+namespace {
+  /// Runs once on an event thread, tells the waiter and deletes itself: nothing is left behind
+  /// for the test to keep alive, whenever it runs.
+  class SettleMarker : public Continuation
+  {
+  public:
+    explicit SettleMarker(std::shared_ptr<EventWaiter> ran) : Continuation(new_ProxyMutex()), _ran(std::move(ran))
+    {
+      set_handler(&SettleMarker::fire);
+    }
+    int fire(int, void *)
+    {
+      _ran->notify();
+      delete this;
+      return EVENT_DONE;
+    }
+
+  private:
+    std::shared_ptr<EventWaiter> _ran;
+  };
+} // namespace
+
+bool
+settle(EThread *t, std::chrono::milliseconds deadline)
+{
+  // Two markers one after the other: the first may run in the iteration under way, the second
+  // then runs in one that began after it.
+  auto ran = std::make_shared<EventWaiter>();
+  for (int i = 1; i <= 2; ++i) {
+    t->schedule_imm(new SettleMarker(ran));
+    if (!ran->wait_for(i, deadline)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string
 pattern(uint64_t offset, std::size_t n, uint8_t seed)
 {
@@ -363,6 +400,8 @@ VCTester::events() const
 void
 VCTester::record(int event)
 {
+  EThread *none = nullptr;
+  first_thread.compare_exchange_strong(none, this_ethread());
   if (_closed) {
     events_after_close = true;
   }
@@ -374,6 +413,8 @@ void
 VCTester::start(NetVConnection *v)
 {
   MutexLock lock(mutex, this_ethread());
+  EThread *none = nullptr;
+  first_thread.compare_exchange_strong(none, this_ethread());
   vc = v;
   if (spec.read_nbytes > 0) {
     _rbuf = new_MIOBuffer(spec.buffer_index);

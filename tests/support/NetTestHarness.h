@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +36,11 @@ private:
 /// Wait for a condition that nothing signals (a counter, a gauge), re-checking every millisecond
 /// until the deadline. True as soon as pred() holds.
 bool eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+/// Returns once event thread t has finished a whole loop iteration begun after this call, so that
+/// whatever IO pass was under way there is over (a VC that was mid-pass has gone on to EAGAIN).
+/// False if that did not happen within the deadline.
+bool settle(EThread *t, std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 /// The expected byte at offset i of a test stream with the given seed.
 inline uint8_t
@@ -149,6 +155,7 @@ public:
   std::atomic<int> write_terminal{0}; ///< WRITE_COMPLETE / ERROR
   std::atomic<int> lerrno{0};
   std::atomic<bool> events_after_close{false};
+  std::atomic<EThread *> first_thread{nullptr}; ///< the thread that started this end (start() or its first call-back)
   EventWaiter done;
 
   std::vector<int> events() const;

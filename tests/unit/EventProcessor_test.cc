@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -395,8 +396,26 @@ TEST_F(EventProcessorTest, ScheduleImmRunsOnAnEventThreadWithTheMutexHeld)
 
 TEST_F(EventProcessorTest, CrossThreadScheduleImmWakesASleepingThreadPromptly)
 {
-  // Idle threads sleep up to kMaxHeartbeat (60 ms) at a time. The bound below is loose on purpose (a
-  // loaded 2-core machine must not fail a correct build); it catches a wake-up that never comes.
+  // An idle thread also wakes on its own every kMaxHeartbeat (60 ms), which would run the event
+  // just as well. So for this test each thread's waits are stretched to an hour: only the wake-up
+  // signal can bring the event in before the generous bound below.
+  struct HourLongWaits : TailHandler {
+    TailHandler *inner = nullptr;
+    void wait_for_activity(ink_hrtime timeout) override { inner->wait_for_activity(timeout > 0 ? HRTIME_SECONDS(3600) : 0); }
+  };
+  std::vector<HourLongWaits> tails(static_cast<std::size_t>(kThreads));
+  auto tail_of = [&](EThread *t) -> HourLongWaits & {
+    for (int i = 0; i < kThreads; ++i) {
+      if (net_thread(i) == t) {
+        return tails[static_cast<std::size_t>(i)];
+      }
+    }
+    std::abort();
+  };
+  eventProcessor.run_on_each_thread(ET_CALL, [&](EThread *t) {
+    tail_of(t).inner = t->tail_handler();
+    t->set_tail_handler(&tail_of(t));
+  });
   Counter *c       = make();
   ink_hrtime worst = 0;
   for (int i = 1; i <= 20; ++i) {
@@ -406,8 +425,9 @@ TEST_F(EventProcessorTest, CrossThreadScheduleImmWakesASleepingThreadPromptly)
     MutexLock lock(c->mutex, nullptr);
     worst = std::max(worst, c->last_time - sent);
   }
+  eventProcessor.run_on_each_thread(ET_CALL, [&](EThread *t) { t->set_tail_handler(tail_of(t).inner); });
   RecordProperty("worst_wakeup_us", static_cast<int>(worst / HRTIME_USECONDS(1)));
-  EXPECT_LT(worst, HRTIME_SECONDS(1));
+  EXPECT_LT(worst, HRTIME_SECONDS(5));
 }
 
 TEST_F(EventProcessorTest, TimedEventsFireNoEarlierThanTheirDeadline)

@@ -7,6 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 
 using namespace iocore;
@@ -91,26 +98,53 @@ TEST(ProxyMutex, TryAcquireFailsWhileAnotherThreadHoldsIt)
   }));
 }
 
+namespace {
+/// The scheduler state of thread `tid` of this process ('R' running, 'S' sleeping, ...); 0 once
+/// the thread is gone.
+char
+thread_state(pid_t tid)
+{
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) {
+    return 0;
+  }
+  // "tid (comm) S ...": the state follows the last ')' (comm may contain anything).
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+} // namespace
+
 TEST(ProxyMutex, AcquireBlocksUntilTheHolderReleases)
 {
+  // The other thread reads `shared` as soon as its acquire() returns. This thread writes it only
+  // once the other thread is asleep inside acquire() (or gone), and then releases: a blocking
+  // acquire lets it see only the new value; one that did not block would read the old one (and
+  // end, which also ends the wait below).
   Ptr<ProxyMutex> m = new_ProxyMutex();
-  EventWaiter started, acquired;
+  EventWaiter started;
+  std::atomic<pid_t> tid{0};
   m->acquire(nullptr);
-  int shared = 0;
+  int shared   = 0;
+  int observed = -1;
   std::thread other([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
     started.notify();
     m->acquire(nullptr);
-    acquired.notify();
-    shared = 2;
+    observed = shared;
     m->release();
   });
   ASSERT_TRUE(started.wait_for(1));
+  const auto deadline = std::chrono::steady_clock::now() + iocore::test::kGenerousDeadline;
+  char state          = 0;
+  while ((state = thread_state(tid)) != 'S' && state != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   shared = 1;
-  EXPECT_EQ(acquired.count(), 0); // it cannot have the lock: this thread holds it
   m->release();
   other.join();
-  EXPECT_EQ(acquired.count(), 1);
-  EXPECT_EQ(shared, 2);
+  EXPECT_EQ(state, 'S') << "the other thread never went to sleep waiting for the lock";
+  EXPECT_EQ(observed, 1) << "acquire() returned while this thread still held the lock";
 }
 
 TEST(ProxyMutex, ExcludesConcurrentWriters)
