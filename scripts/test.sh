@@ -26,6 +26,7 @@ command -v wrk >/dev/null || need+=(wrk)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
 command -v clang++ >/dev/null || need+=(clang)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ -f /usr/include/liburing.h ] || need+=(liburing-dev) # the io_uring backend (every net test runs on both)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}"

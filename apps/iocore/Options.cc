@@ -56,6 +56,18 @@ namespace {
     return {};
   }
 
+  /// --io-backend: auto (the library's choice), epoll or io_uring.
+  std::string set_io_backend_flag(ParseState &st, std::string_view v)
+  {
+    for (auto b : {iocore::IoBackend::kAuto, iocore::IoBackend::kEpoll, iocore::IoBackend::kIoUring}) {
+      if (v == iocore::io_backend_name(b)) {
+        st.options.common.io_backend = b;
+        return {};
+      }
+    }
+    return "--io-backend: expected auto, epoll or io_uring, got '" + std::string(v) + "'";
+  }
+
   struct Flag {
     std::string_view name;
     unsigned modes;
@@ -179,6 +191,7 @@ namespace {
            return "--log-level: expected error, warn, info or debug, got " + quoted(v);
          }},
         {"--debug-tags", kAllModes, set_debug_tags_flag},
+        {"--io-backend", kAllModes, set_io_backend_flag},
         {"--access-log", kAllModes,
          [](ParseState &st, std::string_view v) -> std::string {
            if (v.empty()) {
@@ -255,15 +268,17 @@ namespace {
            return {};
          }},
         {"--body-size", kHttpOnly,
-         [](ParseState &st, std::string_view v) -> std::string {
-           auto n = parse_size(v);
-           if (!n || *n > (int64_t{1} << 30)) {
-             return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
-           }
-           st.saw_body_size          = true;
-           st.options.http.body_size = *n;
-           return {};
-         }},
+         [](ParseState &st,
+            std::string_view v) -> std::
+                                    string {
+                                      auto n = parse_size(v);
+                                      if (!n || *n > (int64_t{1} << 30)) {
+                                        return "--body-size: expected a byte count from 0 to 1G (e.g. 100, 64K), got " + quoted(v);
+                                      }
+                                      st.saw_body_size          = true;
+                                      st.options.http.body_size = *n;
+                                      return {};
+                                    }},
     };
     return table;
   }
@@ -383,6 +398,8 @@ usage(std::optional<Mode> mode)
 {
   static const char *common = "Common options:\n"
                               "  --threads N               net threads (default: number of cores)\n"
+                              "  --io-backend NAME         auto (default: epoll, or IOCORE_IO_BACKEND), epoll or\n"
+                              "                            io_uring (exit 1 if the kernel or the build lacks it)\n"
                               "  --inactivity-timeout SEC  close a connection idle this long (default 60; 0: never)\n"
                               "  --active-timeout SEC      close a connection open this long\n"
                               "  --max-connections N       concurrent clients; the rest wait in the kernel's queue\n"

@@ -5,6 +5,7 @@
 
 #include <iocore/eventsystem/Time.h>
 #include <iocore/net/IpEndpoint.h>
+#include <iocore/net/NetProcessor.h>
 
 #include <cstdint>
 #include <optional>
@@ -25,7 +26,9 @@ inline constexpr int64_t kDefaultMaxBodySize                   = int64_t{1} << 2
 
 /// Flags every mode takes.
 struct CommonOptions {
-  std::optional<int> threads;                                        ///< net threads; unset: number of cores
+  std::optional<int> threads; ///< net threads; unset: number of cores
+  /// epoll or io_uring for the net threads (unset: the library's choice, IOCORE_IO_BACKEND included).
+  std::optional<iocore::IoBackend> io_backend;
   iocore::ink_hrtime inactivity_timeout = kDefaultInactivityTimeout; ///< 0: none
   std::optional<iocore::ink_hrtime> active_timeout;                  ///< unset: none
   std::optional<int> max_connections;                                ///< concurrent clients; unset: the library default

@@ -164,8 +164,16 @@ namespace {
     if (o.common.max_connections) {
       iocore::net_config().max_connections_in = *o.common.max_connections;
     }
-    if (iocore::eventProcessor.start(threads) != 0 || iocore::netProcessor.start() != 0) {
+    if (o.common.io_backend) {
+      iocore::net_config().io_backend = *o.common.io_backend;
+    }
+    if (iocore::eventProcessor.start(threads) != 0) {
       std::fprintf(stderr, "iocore: cannot start %d event threads\n", threads);
+      return 1;
+    }
+    if (iocore::netProcessor.start() != 0) { // it said why on stderr
+      std::fprintf(stderr, "iocore: cannot start the net threads\n");
+      iocore::eventProcessor.shutdown();
       return 1;
     }
 
@@ -188,7 +196,8 @@ namespace {
       std::printf("iocore demo: try  curl http://127.0.0.1:%u/\n", kDemoProxyPort);
     }
     std::fflush(stdout);
-    log_message(LogLevel::kInfo, "%s running with %d net thread(s); SIGTERM or SIGINT to stop", mode_name(o.mode), threads);
+    log_message(LogLevel::kInfo, "%s running with %d net thread(s) on %s; SIGTERM or SIGINT to stop", mode_name(o.mode), threads,
+                iocore::io_backend_name(iocore::net_io_backend()));
     log_message(LogLevel::kInfo, "limits: %s", describe_limits(o).c_str());
 
     int sig                   = wait_for_shutdown_signal();

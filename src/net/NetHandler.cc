@@ -5,6 +5,7 @@
 #include "iocore/net/NetProcessor.h"
 
 #include "net/InactivityCop.h"
+#include "net/IoBackend.h"
 #include "eventsystem/DebugLog.h"
 #include "net/LingeringClose.h"
 #include "net/NetAccept.h"
@@ -57,9 +58,10 @@ void
 initialize_thread_for_net(EThread *t, std::unique_ptr<Poller> poller)
 {
   if (!poller) {
-    poller = make_epoll_poller();
+    std::string why;
+    poller = make_backend_poller(why);
     if (!poller) {
-      std::fprintf(stderr, "iocore: epoll_create1 failed: cannot start a net thread\n");
+      std::fprintf(stderr, "iocore: cannot start a net thread on %s: %s\n", io_backend_name(net_io_backend()), why.c_str());
       std::abort();
     }
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <span>
 
 namespace iocore {
@@ -47,4 +48,7 @@ public:
 
 /// The production poller: epoll in edge-triggered mode.
 std::unique_ptr<Poller> make_epoll_poller();
+/// The io_uring backend's poller (multishot polls in a ring owned by the calling thread), or
+/// nullptr with the reason in why_not (no liburing in the build, io_uring blocked or too old).
+std::unique_ptr<Poller> make_uring_poller(std::string *why_not = nullptr);
 } // namespace iocore

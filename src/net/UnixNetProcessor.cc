@@ -3,6 +3,7 @@
 
 #include "iocore/eventsystem/EventProcessor.h"
 
+#include "net/IoBackend.h"
 #include "net/NetAccept.h"
 #include "net/NetHandler.h"
 #include "net/NetStats.h"
@@ -109,6 +110,10 @@ UnixNetProcessor::start(int)
   }
   if (get_NetHandler(eventProcessor.thread(ET_NET, 0)) != nullptr) {
     return 0; // already installed on these threads
+  }
+  if (std::string error; !choose_io_backend(error)) {
+    std::fprintf(stderr, "iocore: netProcessor.start(): %s\n", error.c_str());
+    return -1;
   }
   // Writes to a peer that reset become EPIPE / ECONNRESET events, never a signal.
   ::signal(SIGPIPE, SIG_IGN);

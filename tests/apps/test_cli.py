@@ -78,6 +78,7 @@ def test_version():
     (["echo", "--listen", "127.0.0.1:0", "--threads", "many"], "--threads"),
     (["echo", "--listen", "127.0.0.1:0", "--threads"], "--threads"),
     (["echo", "--listen", "127.0.0.1:0", "--log-level", "chatty"], "--log-level"),
+    (["echo", "--listen", "127.0.0.1:0", "--io-backend", "kqueue"], "--io-backend"),
     (["echo", "--listen", "127.0.0.1:0", "--stats", "nowhere"], "--stats"),
     (["echo", "--listen", "127.0.0.1:0", "--inactivity-timeout", "x"], "--inactivity-timeout"),
     (["http", "--listen", "127.0.0.1:0", "--request-head-timeout", "-1"], "--request-head-timeout"),
@@ -301,4 +302,17 @@ def test_log_level_debug_switches_every_debug_tag_on(start_iocore):
     p = start_iocore("echo", "--listen", "127.0.0.1:0", "--log-level", "debug")
     text = "\n".join(_follow_one_connection(p))
     assert " debug accept " in text and " debug iocore_net " in text and " debug socket " in text, text
+    assert p.terminate() == 0
+
+
+@pytest.mark.parametrize("backend", ["epoll", "io_uring"])
+def test_io_backend_flag_runs_the_net_threads_on_that_backend(start_iocore, monkeypatch, backend):
+    # The library's NetBackend tests cover the choice itself; here: the flag reaches it and says so.
+    monkeypatch.delenv("IOCORE_IO_BACKEND", raising=False)
+    p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "1", "--io-backend", backend)
+    wait_for(lambda: "net thread(s) on" in p.stderr(), 5, what="the running line")
+    assert f"net thread(s) on {backend};" in p.stderr()
+    with connect(p.addr()) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 200")
     assert p.terminate() == 0

@@ -1,6 +1,6 @@
-// The Poller contract, run against the epoll poller and the FakePoller tests use, so the fake stays
-// honest: registration errors, edge-triggered reporting (once per readiness change), interest, and
-// removal. For epoll, readiness is produced with a real socketpair; for the fake, by hand.
+// The Poller contract, run against the epoll and io_uring pollers and the FakePoller tests use, so
+// the backends agree and the fake stays honest: registration errors, edge-triggered reporting (once per readiness change),
+// interest, and removal. For epoll, readiness is produced with a real socketpair; for the fake, by hand.
 #include "net/Poller.h"
 #include "support/FakePoller.h"
 
@@ -32,6 +32,23 @@ struct EpollProvider {
   }
 };
 
+#ifdef IOCORE_HAVE_LIBURING
+struct UringProvider {
+  std::unique_ptr<Poller> poller = make_uring_poller();
+  Poller &get() { return *poller; }
+  void make_readable(int fd, int peer)
+  {
+    (void)fd;
+    ASSERT_EQ(::write(peer, "x", 1), 1);
+  }
+  void make_peer_shutdown(int fd, int peer)
+  {
+    (void)fd;
+    ASSERT_EQ(::shutdown(peer, SHUT_WR), 0);
+  }
+};
+#endif
+
 struct FakeProvider {
   test::FakePoller poller;
   Poller &get() { return poller; }
@@ -62,7 +79,11 @@ protected:
   int token  = 0;
 };
 
+#ifdef IOCORE_HAVE_LIBURING
+using Providers = ::testing::Types<EpollProvider, UringProvider, FakeProvider>;
+#else
 using Providers = ::testing::Types<EpollProvider, FakeProvider>;
+#endif
 TYPED_TEST_SUITE(PollerContract, Providers);
 
 TYPED_TEST(PollerContract, AddingTheSameDescriptorTwiceFailsWithEexist)

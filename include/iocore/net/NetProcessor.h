@@ -72,6 +72,17 @@ public:
 extern NetProcessor &netProcessor;    ///< plain TCP
 extern NetProcessor &sslNetProcessor; ///< TLS; connections are SSLNetVConnection
 
+/// How the net threads talk to the kernel. Every rule of the API holds on both.
+enum class IoBackend {
+  kAuto,   ///< epoll for now (io_uring once its completion-based IO path lands); see NetConfig
+  kEpoll,  ///< edge-triggered epoll, one system call per read and per write
+  kIoUring ///< io_uring: one ring per net thread, every registration of a pass sent with its wait
+};
+/// "auto", "epoll" or "io_uring".
+const char *io_backend_name(IoBackend backend);
+/// The backend the net threads run, as chosen by netProcessor.start() (kAuto before it).
+IoBackend net_io_backend();
+
 /// Process-wide knobs. Set them before netProcessor.start().
 struct NetConfig {
   int max_connections_in                       = 30000; ///< accepted connections; over it new ones wait in the kernel queue
@@ -85,6 +96,10 @@ struct NetConfig {
   /// stderr at most every 10 s), so a flood cannot run the process out of descriptors.
   int throttle_connections = 0;
   int poll_timeout_ms      = 10;
+  /// kAuto: the environment variable IOCORE_IO_BACKEND=epoll|io_uring chooses, else the library.
+  /// io_uring asked for (here or in the environment) but not available makes start() fail with a
+  /// message saying why; kAuto falls back to epoll, with one line on stderr saying why.
+  IoBackend io_backend = IoBackend::kAuto;
 };
 NetConfig &net_config();
 
