@@ -11,10 +11,18 @@
 #   bench/macro/run.sh                              # everything, about 15 minutes on 2 cores
 #   REPEAT=5 DURATION=8 bench/macro/run.sh
 #   CASES="http proxy" bench/macro/run.sh           # any of: http proxy iperf rss_http rss_proxy
+#   HTTP_SERVERS="iocore raw_epoll" bench/macro/run.sh   # default: iocore iocore_uring nginx raw_epoll raw_uring
+#   CONNS="100 1000" HTTP_SIZES=18 bench/macro/run.sh  # connection counts (http, proxy), body sizes
 #   THREADS=2 bench/macro/run.sh                    # server threads / nginx workers / haproxy nbthread
 #
 # Output: progress on stderr, the report on stdout, and in $WORK (printed at the end) results.tsv
 # (every run) and report.md (the tables for bench/RESULTS.md).
+#
+# Servers: `iocore` runs on epoll, `iocore_uring` is the same binary with --io-backend io_uring;
+# raw_epoll and raw_uring (bench/floor) are the floors: minimal C responders doing only the system
+# calls a responder cannot avoid. System calls per request are counted in a second, short wrk run
+# against the same server with `perf stat -e raw_syscalls:sys_enter` attached (not during the timed
+# run: counting costs the server CPU).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +31,8 @@ REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-5}          # seconds per wrk / iperf3 run
 THREADS=${THREADS:-1}            # the same for every server
 CASES=${CASES:-"http proxy iperf rss_http rss_proxy"}
+HTTP_SERVERS=${HTTP_SERVERS:-"iocore iocore_uring nginx raw_epoll raw_uring"}
+SYSCALL_SECONDS=${SYSCALL_SECONDS:-2} # the counting run's length (0: no system call counts)
 HTTP_IDLE_CONNS=${HTTP_IDLE_CONNS:-10000}
 PROXY_IDLE_SESSIONS=${PROXY_IDLE_SESSIONS:-9000}
 NCPU=$(nproc)
@@ -52,6 +62,8 @@ install_tools() {
   command -v wrk >/dev/null || missing+=(wrk)
   command -v iperf3 >/dev/null || missing+=(iperf3)
   command -v taskset >/dev/null || missing+=(util-linux)
+  command -v perf >/dev/null || missing+=(linux-perf)
+  [[ -f /usr/include/liburing.h ]] || missing+=(liburing-dev)
   if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -65,9 +77,35 @@ install_tools() {
 
 build_iocore() {
   log "building iocore (release preset)"
-  (cd "$REPO" && cmake --preset release >/dev/null && cmake --build --preset release --target iocore_cli >/dev/null)
+  (cd "$REPO" && cmake --preset release >/dev/null && cmake --build --preset release --target iocore_cli raw_epoll >/dev/null)
+  (cd "$REPO" && cmake --build --preset release --target raw_uring >/dev/null 2>&1) || true
   IOCORE=$REPO/build/release/apps/iocore/iocore
+  RAW_EPOLL=$REPO/build/release/bench/floor/raw_epoll
+  RAW_URING=$REPO/build/release/bench/floor/raw_uring
   [[ -x $IOCORE ]] || die "no iocore binary at $IOCORE"
+  [[ -x $RAW_EPOLL ]] || die "no raw_epoll at $RAW_EPOLL"
+}
+
+# Servers that cannot run here (no liburing in the build, io_uring blocked) are left out with a line.
+URING_OK=
+available() { # server
+  case $1 in
+  raw_uring) [[ -x $RAW_URING ]] || { log "no raw_uring (built without liburing): skipped"; return 1; } ;;
+  iocore_uring)
+    [[ -n $URING_OK ]] && { [[ $URING_OK == yes ]]; return; }
+    URING_OK=no
+    "$IOCORE" echo --listen 127.0.0.1:0 --io-backend io_uring --threads 1 --log-level error >/dev/null 2>&1 &
+    local pid=$! ok=1 i
+    for i in $(seq 1 40); do
+      kill -0 "$pid" 2>/dev/null || { ok=0; break; }
+      sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    ((ok)) || { log "iocore --io-backend io_uring does not start here: skipped"; return 1; }
+    URING_OK=yes
+    ;;
+  esac
+  return 0
 }
 
 NGINX=/usr/sbin/nginx
@@ -105,10 +143,26 @@ HZ=$(getconf CLK_TCK)
 
 # --- servers: each start_* sets SERVER_PID ----------------------------------------------------------
 
-start_iocore_http() { # port body_size
+start_iocore_http() { # port body_size [backend]
   taskset -c "$SERVER_CPUS" "$IOCORE" http --listen "127.0.0.1:$1" --body-size "$2" --threads "$THREADS" \
-    --log-level error >/dev/null &
+    --io-backend "${3:-epoll}" --log-level error >/dev/null &
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
+}
+
+start_raw() { # binary port body_size (single-threaded: compared at THREADS=1 only)
+  taskset -c "$SERVER_CPUS" "$1" "$2" "$3" >/dev/null &
+  SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$2"
+}
+
+start_http_server() { # name port body_size
+  case $1 in
+  iocore) start_iocore_http "$2" "$3" epoll ;;
+  iocore_uring) start_iocore_http "$2" "$3" io_uring ;;
+  nginx) start_nginx_http "$2" "$3" ;;
+  raw_epoll) start_raw "$RAW_EPOLL" "$2" "$3" ;;
+  raw_uring) start_raw "$RAW_URING" "$2" "$3" ;;
+  *) die "unknown http server $1" ;;
+  esac
 }
 
 # nginx serving /tiny (return 200, 18 bytes, the same body as iocore's default) and /body (a file of
@@ -152,9 +206,9 @@ start_origin() { # port: one nginx worker on the load cores, the same origin for
   ORIGIN_PID=$!; PIDS+=("$ORIGIN_PID"); wait_port "$1"
 }
 
-start_iocore_proxy() { # port upstream_port
+start_iocore_proxy() { # port upstream_port [backend]
   taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" \
-    --threads "$THREADS" --log-level error >/dev/null &
+    --threads "$THREADS" --io-backend "${3:-epoll}" --log-level error >/dev/null &
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
@@ -201,11 +255,17 @@ CONF
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
-proxies() { echo iocore haproxy; if have_nginx_stream; then echo nginx_stream; fi; }
+proxies() {
+  echo iocore
+  if [[ $URING_OK == yes ]]; then echo iocore_uring; fi
+  echo haproxy
+  if have_nginx_stream; then echo nginx_stream; fi
+}
 
 start_proxy() { # name port upstream_port
   case $1 in
-  iocore) start_iocore_proxy "$2" "$3" ;;
+  iocore) start_iocore_proxy "$2" "$3" epoll ;;
+  iocore_uring) start_iocore_proxy "$2" "$3" io_uring ;;
   haproxy) start_haproxy "$2" "$3" ;;
   nginx_stream) start_nginx_stream "$2" "$3" ;;
   esac
@@ -249,18 +309,44 @@ bench_wrk() {
   record "$1" "$2" p99_ms "$p99"
   record "$1" "$2" cpu_us_per_req "$cpu_us"
   record "$1" "$2" errors "$errors"
-  log "  $1 $2: $rps req/s, p99 $p99 ms, $cpu_us us CPU/request, $errors errors"
+  count_syscalls "$@"
+  log "  $1 $2: $rps req/s, p99 $p99 ms, $cpu_us us CPU/request, $errors errors, ${SYSCALLS_PER_REQ:-?} syscalls/request"
+}
+
+# count_syscalls CASE SERVER URL CONNS: a short second wrk run with perf counting the system calls
+# of the server's processes (every thread); records syscalls_per_req.
+count_syscalls() {
+  SYSCALLS_PER_REQ=
+  ((SYSCALL_SECONDS > 0)) && command -v perf >/dev/null || return 0
+  local pids out reqs calls perf_pid
+  pids=$(tree_pids "$SERVER_PID" | paste -sd, -)
+  perf stat -e raw_syscalls:sys_enter -x, -p "$pids" -o "$WORK/perf.out" &
+  perf_pid=$!
+  sleep 0.3 # perf attaches
+  out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$4" -d"${SYSCALL_SECONDS}s" "$3" 2>&1) || true
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+  calls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$WORK/perf.out" 2>/dev/null)
+  if [[ -n $reqs && $reqs -gt 0 && $calls =~ ^[0-9]+$ ]]; then
+    SYSCALLS_PER_REQ=$(awk -v c="$calls" -v n="$reqs" 'BEGIN {printf "%.3f", c / n}')
+    record "$1" "$2" syscalls_per_req "$SYSCALLS_PER_REQ"
+  fi
 }
 
 case_http() {
-  local size path conns i server port
-  for size in 18 65536; do
+  local size path conns i server port servers=""
+  for server in $HTTP_SERVERS; do
+    if [[ $server == raw_* && $THREADS != 1 ]]; then continue; fi # the floors are single-threaded
+    if available "$server"; then servers+=" $server"; fi
+  done
+  for size in ${HTTP_SIZES:-18 65536}; do
     if [[ $size == 18 ]]; then path=/tiny; else path=/body; fi
-    for conns in 10 100 1000; do
+    for conns in ${CONNS:-10 100 1000}; do
       for i in $(seq 1 "$REPEAT"); do
-        for server in iocore nginx; do
+        for server in $servers; do
           port=$(free_port)
-          if [[ $server == iocore ]]; then start_iocore_http "$port" "$size"; else start_nginx_http "$port" "$size"; fi
+          start_http_server "$server" "$port" "$size"
           bench_wrk "http_${size}B_c${conns}" "$server" "http://127.0.0.1:$port$path" "$conns" "$size"
           stop_pid "$SERVER_PID"
         done
@@ -272,7 +358,7 @@ case_http() {
 case_proxy() {
   local oport conns i p port
   oport=$(free_port); start_origin "$oport"
-  for conns in 10 100 1000; do
+  for conns in ${CONNS:-10 100 1000}; do
     for i in $(seq 1 "$REPEAT"); do
       for p in $(proxies); do
         port=$(free_port); start_proxy "$p" "$port" "$oport"
@@ -379,6 +465,7 @@ main() {
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   log "cpus: $NCPU; servers on $SERVER_CPUS, load generators and origin on $LOAD_CPUS; open-file limit $(ulimit -n)"
   : >"$RESULTS"
+  available iocore_uring || true # settles URING_OK for the proxy cases
   local c
   for c in $CASES; do
     declare -F "case_$c" >/dev/null || die "unknown case $c"
