@@ -45,6 +45,10 @@ namespace {
 
   void render_net(std::string &out, const iocore::NetStats &n)
   {
+    // The backend as an info-style gauge: 1 for the one the net threads run.
+    family(out, "iocore_net_io_backend", "gauge", "The net threads' IO backend (1: in use).");
+    std::string label = std::string("backend=\"") + iocore::io_backend_name(iocore::net_io_backend()) + "\"";
+    sample(out, "iocore_net_io_backend", 1, label.c_str());
     metric(out, "iocore_net_connections_currently_open", "gauge", "Open connections (both directions).",
            n.connections_currently_open);
     metric(out, "iocore_net_accepts_total", "counter", "Connections accepted.", n.accepts);

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import connect, iocore_bin, run_iocore, wait_for
+from conftest import connect, http_get_raw, iocore_bin, parse_prometheus, run_iocore, wait_for
 
 
 def test_help_lists_every_mode():
@@ -309,10 +309,14 @@ def test_log_level_debug_switches_every_debug_tag_on(start_iocore):
 def test_io_backend_flag_runs_the_net_threads_on_that_backend(start_iocore, monkeypatch, backend):
     # The library's NetBackend tests cover the choice itself; here: the flag reaches it and says so.
     monkeypatch.delenv("IOCORE_IO_BACKEND", raising=False)
-    p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "1", "--io-backend", backend)
+    p = start_iocore("http", "--listen", "127.0.0.1:0", "--threads", "1", "--io-backend", backend, "--stats",
+                     "127.0.0.1:0", expect_listeners=2)
     wait_for(lambda: "net thread(s) on" in p.stderr(), 5, what="the running line")
     assert f"net thread(s) on {backend};" in p.stderr()
-    with connect(p.addr()) as s:
+    with connect(p.addr("http")) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(64).startswith(b"HTTP/1.1 200")
+    status, _, body = http_get_raw(p.addr("stats"), "/metrics")
+    assert status == 200
+    assert parse_prometheus(body.decode())[f'iocore_net_io_backend{{backend="{backend}"}}'] == 1
     assert p.terminate() == 0
