@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -104,7 +105,31 @@ namespace {
         return false;
       }
       arm(_wake_fd, POLLIN, kWakeTag);
-      return true;
+      return multishot_poll_works(why);
+    }
+
+    /// Kernels before 5.13 reject multishot polls (-EINVAL): try the wake-up poll once.
+    bool multishot_poll_works(std::string &why)
+    {
+      uint64_t one = 1;
+      (void)::write(_wake_fd, &one, sizeof(one));
+      __kernel_timespec ts{};
+      ts.tv_sec        = 1;
+      io_uring_cqe *cq = nullptr;
+      int r            = io_uring_submit_and_wait_timeout(&_ring, &cq, 1, &ts, nullptr);
+      if (r < 0 || cq == nullptr) {
+        why = std::string("io_uring: no completion for a poll: ") + std::strerror(r < 0 ? -r : ETIME);
+        return false;
+      }
+      bool ok = io_uring_cqe_get_data64(cq) == kWakeTag && cq->res > 0 && (cq->flags & IORING_CQE_F_MORE) != 0;
+      int res = cq->res;
+      io_uring_cqe_seen(&_ring, cq);
+      uint64_t v;
+      (void)::read(_wake_fd, &v, sizeof(v));
+      if (!ok) {
+        why = std::string("io_uring without multishot polls (kernel before 5.13): ") + std::strerror(res < 0 ? -res : EINVAL);
+      }
+      return ok;
     }
 
     int add(int fd, uint32_t interest, PollToken token) override
@@ -112,6 +137,81 @@ namespace {
       if (!on_owner_thread()) {
         return defer({Op::kAdd, fd, interest, token});
       }
+      if (apply_deferred()) { // what other threads asked for earlier comes first
+        flush_removals();
+      }
+      return do_add(fd, interest, token);
+    }
+
+    int modify(int fd, uint32_t interest, PollToken token) override
+    {
+      if (!on_owner_thread()) {
+        return defer({Op::kModify, fd, interest, token});
+      }
+      if (apply_deferred()) {
+        flush_removals();
+      }
+      int r = do_remove(fd);
+      return r == 0 ? do_add(fd, interest, token) : r;
+    }
+
+    int remove(int fd) override
+    {
+      if (!on_owner_thread()) {
+        return defer({Op::kRemove, fd, 0, nullptr});
+      }
+      bool removed = apply_deferred();
+      int r        = do_remove(fd);
+      if (r == 0 || removed) {
+        // The caller closes fd next: the armed poll holds a reference to the socket, so the removal
+        // must reach the kernel (and, with DEFER_TASKRUN, complete) now, or the close (FIN/RST) waits
+        // for the next wait().
+        (void)io_uring_submit_and_get_events(&_ring);
+      }
+      return r;
+    }
+
+    int wait(ink_hrtime timeout, std::span<PollEvent> out) override
+    {
+      apply_deferred();
+      int r;
+      if (timeout > 0) {
+        __kernel_timespec ts{};
+        ts.tv_sec        = timeout / HRTIME_SECONDS(1);
+        ts.tv_nsec       = timeout % HRTIME_SECONDS(1);
+        io_uring_cqe *cq = nullptr;
+        r                = io_uring_submit_and_wait_timeout(&_ring, &cq, 1, &ts, nullptr);
+        if (r == -ETIME || r == -EINTR) {
+          r = 0;
+        }
+      } else {
+        r = io_uring_submit_and_get_events(&_ring);
+        if (r == -EINTR) {
+          r = 0;
+        }
+      }
+      if (r < 0 && r != -EBUSY) {
+        return r;
+      }
+      int n = 0;
+      io_uring_cqe *cqe;
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_for_each_cqe(&_ring, head, cqe)
+      {
+        if (n == static_cast<int>(out.size())) {
+          break; // the rest waits for the next pass
+        }
+        ++seen;
+        harvest(*cqe, out, n);
+      }
+      io_uring_cq_advance(&_ring, seen);
+      return n;
+    }
+
+  private:
+    int do_add(int fd, uint32_t interest, PollToken token)
+    {
       if (_by_fd.count(fd) != 0) {
         return -EEXIST;
       }
@@ -136,20 +236,8 @@ namespace {
       return 0;
     }
 
-    int modify(int fd, uint32_t interest, PollToken token) override
+    int do_remove(int fd)
     {
-      if (!on_owner_thread()) {
-        return defer({Op::kModify, fd, interest, token});
-      }
-      int r = remove(fd);
-      return r == 0 ? add(fd, interest, token) : r;
-    }
-
-    int remove(int fd) override
-    {
-      if (!on_owner_thread()) {
-        return defer({Op::kRemove, fd, 0, nullptr});
-      }
       auto it = _by_fd.find(fd);
       if (it == _by_fd.end()) {
         return -ENOENT;
@@ -159,7 +247,7 @@ namespace {
       Slot &s = _slots[slot];
       // The generation moves on first: whatever the old poll still reports is ignored.
       io_uring_sqe *sqe = next_sqe();
-      io_uring_prep_poll_remove(sqe, tag_of(slot));
+      io_uring_prep_cancel64(sqe, tag_of(slot), 0); // POLL_REMOVE fails with -EALREADY while a wake-up is pending
       io_uring_sqe_set_data64(sqe, kIgnoreTag);
       s.in_use = false;
       ++s.gen;
@@ -167,42 +255,6 @@ namespace {
       return 0;
     }
 
-    int wait(ink_hrtime timeout, std::span<PollEvent> out) override
-    {
-      apply_deferred();
-      int r;
-      if (timeout > 0) {
-        __kernel_timespec ts{};
-        ts.tv_sec        = timeout / HRTIME_SECONDS(1);
-        ts.tv_nsec       = timeout % HRTIME_SECONDS(1);
-        io_uring_cqe *cq = nullptr;
-        r                = io_uring_submit_and_wait_timeout(&_ring, &cq, 1, &ts, nullptr);
-        if (r == -ETIME || r == -EINTR) {
-          r = 0;
-        }
-      } else {
-        r = io_uring_submit_and_get_events(&_ring);
-      }
-      if (r < 0 && r != -EBUSY) {
-        return r;
-      }
-      int n = 0;
-      io_uring_cqe *cqe;
-      unsigned head;
-      unsigned seen = 0;
-      io_uring_for_each_cqe(&_ring, head, cqe)
-      {
-        if (n == static_cast<int>(out.size())) {
-          break; // the rest waits for the next pass
-        }
-        ++seen;
-        harvest(*cqe, out, n);
-      }
-      io_uring_cq_advance(&_ring, seen);
-      return n;
-    }
-
-  private:
     struct Slot {
       int fd          = -1;
       PollToken token = nullptr;
@@ -226,32 +278,44 @@ namespace {
       {
         std::lock_guard<std::mutex> guard(_deferred_mutex);
         _deferred.push_back(op);
+        _has_deferred.store(true, std::memory_order_release);
       }
       uint64_t one = 1;
       (void)::write(_wake_fd, &one, sizeof(one));
       return 0;
     }
 
-    void apply_deferred()
+    void flush_removals() { (void)io_uring_submit_and_get_events(&_ring); }
+
+    /// True if a removal was among the operations applied.
+    bool apply_deferred()
     {
+      bool removed = false;
+      if (!_has_deferred.load(std::memory_order_acquire)) {
+        return false; // the common case: no lock taken
+      }
       std::vector<Op> ops;
       {
         std::lock_guard<std::mutex> guard(_deferred_mutex);
         ops.swap(_deferred);
+        _has_deferred.store(false, std::memory_order_relaxed);
       }
       for (const Op &op : ops) {
         switch (op.kind) {
         case Op::kAdd:
-          (void)add(op.fd, op.interest, op.token);
+          (void)do_add(op.fd, op.interest, op.token);
           break;
         case Op::kModify:
-          (void)modify(op.fd, op.interest, op.token);
+          if (do_remove(op.fd) == 0) {
+            (void)do_add(op.fd, op.interest, op.token);
+          }
           break;
         case Op::kRemove:
-          (void)remove(op.fd);
+          removed |= do_remove(op.fd) == 0;
           break;
         }
       }
+      return removed;
     }
 
     io_uring_sqe *next_sqe()
@@ -281,8 +345,8 @@ namespace {
       if (tag == kWakeTag) {
         uint64_t v;
         (void)::read(_wake_fd, &v, sizeof(v));
-        if (!more) {
-          arm(_wake_fd, POLLIN, kWakeTag);
+        if (!more && (cqe.res >= 0 || cqe.res == -ECANCELED)) {
+          arm(_wake_fd, POLLIN, kWakeTag); // a poll that failed is not re-armed: it would fail again at once
         }
         return;
       }
@@ -315,6 +379,7 @@ namespace {
     std::unordered_map<int, uint32_t> _by_fd;
     std::mutex _deferred_mutex;
     std::vector<Op> _deferred;
+    std::atomic<bool> _has_deferred{false};
   };
 } // namespace
 

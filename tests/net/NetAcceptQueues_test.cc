@@ -444,6 +444,61 @@ TEST(NetQueues, ActiveQueueRefusesWhenFullAndNothingCanBeEvicted)
   EXPECT_EQ(accepted_false.load(), 1);
 }
 
+// A connection moved to another net thread and at once back: the move back runs on the first thread
+// before its next wait, while the removal the first move made there (from the other thread) may be
+// still queued. Every move must succeed and the connection stay whole.
+TEST(NetMigrate, ThereAndStraightBackAgain)
+{
+  struct Move : Continuation {
+    explicit Move(Ptr<ProxyMutex> m) : Continuation(std::move(m)) { set_handler(&Move::handle); }
+    int handle(int, void *)
+    {
+      moved = vc->migrateToCurrentThread(this, this_ethread());
+      if (moved != nullptr && next != nullptr) {
+        next->vc = moved;
+        next_thread->schedule_imm(next);
+      }
+      done.notify();
+      return EVENT_DONE;
+    }
+    UnixNetVConnection *vc    = nullptr;
+    UnixNetVConnection *moved = nullptr;
+    Move *next                = nullptr;
+    EThread *next_thread      = nullptr;
+    EventWaiter done;
+  };
+  std::atomic<UnixNetVConnection *> accepted{nullptr};
+  TestAcceptor acceptor([&](NetVConnection *vc) { accepted = static_cast<UnixNetVConnection *>(vc); }, false);
+  NetEnvironment env(2);
+  int port = acceptor.listen();
+  for (int round = 0; round < 20; ++round) {
+    accepted = nullptr;
+    auto p   = SocketPeer::connect_to(static_cast<uint16_t>(port));
+    ASSERT_TRUE(p);
+    ASSERT_TRUE(eventually([&] { return accepted.load() != nullptr; }));
+    UnixNetVConnection *vc = accepted.load();
+    EThread *first         = vc->thread;
+    EThread *other =
+        eventProcessor.thread(ET_NET, 0) == first ? eventProcessor.thread(ET_NET, 1) : eventProcessor.thread(ET_NET, 0);
+    Move back(vc->mutex);
+    Move there(vc->mutex);
+    there.vc          = vc;
+    there.next        = &back;
+    there.next_thread = first;
+    other->schedule_imm(&there);
+    ASSERT_TRUE(there.done.wait_for(1));
+    ASSERT_NE(there.moved, nullptr) << "round " << round;
+    ASSERT_TRUE(back.done.wait_for(1));
+    ASSERT_NE(back.moved, nullptr) << "round " << round << ": the move back failed";
+    {
+      MutexLock lock(back.moved->mutex, nullptr);
+      EXPECT_EQ(back.moved->thread, first);
+      back.moved->do_io_close();
+    }
+    EXPECT_TRUE(p->wait_closed()) << "round " << round;
+  }
+}
+
 TEST(NetMigrate, ConnectionMovesToAnotherNetThreadWithoutLosingBytes)
 {
   // The client streams without reading, so when the connection moves there are bytes in flight
