@@ -36,6 +36,11 @@
 #include <memory>
 
 namespace iocore {
+/// @name Buffer size classes
+/// A size index names a block size of 128 << index bytes (index_to_buffer_size()), as in ATS.
+/// @{
+
+/// 128 bytes.
 inline constexpr int64_t BUFFER_SIZE_INDEX_128  = 0;
 inline constexpr int64_t BUFFER_SIZE_INDEX_256  = 1;
 inline constexpr int64_t BUFFER_SIZE_INDEX_512  = 2;
@@ -53,9 +58,10 @@ inline constexpr int64_t BUFFER_SIZE_INDEX_1M   = 13;
 inline constexpr int64_t BUFFER_SIZE_INDEX_2M   = 14;
 inline constexpr int64_t MAX_BUFFER_SIZE_INDEX  = BUFFER_SIZE_INDEX_2M;
 inline constexpr int64_t DEFAULT_BUFFER_SIZES   = MAX_BUFFER_SIZE_INDEX + 1;
+/// @}
 /// Readers per MIOBuffer (ATS: MAX_MIOBUFFER_READERS).
 inline constexpr int kMaxMIOBufferReaders  = 5;
-inline constexpr int MAX_MIOBUFFER_READERS = kMaxMIOBufferReaders;
+inline constexpr int MAX_MIOBUFFER_READERS = kMaxMIOBufferReaders; ///< ATS's name of kMaxMIOBufferReaders
 
 /// 128 << idx bytes.
 constexpr int64_t
@@ -74,13 +80,17 @@ struct MIOBufferAccessor;
 class IOBufferData : public RefCountObj
 {
 public:
+  /// Allocate one block of the size class (uninitialised).
   explicit IOBufferData(int64_t size_index);
   ~IOBufferData() override;
   IOBufferData(const IOBufferData &)            = delete;
   IOBufferData &operator=(const IOBufferData &) = delete;
 
+  /// The memory.
   char *data() const { return _data; }
+  /// Its size in bytes.
   int64_t block_size() const { return index_to_buffer_size(size_index); }
+  /// Its size class.
   const int64_t size_index;
 
 private:
@@ -105,23 +115,43 @@ public:
   /// only the MIOBuffer that owns the original may append to that memory.
   IOBufferBlock *clone() const;
 
+  /// The start of the memory (nullptr without data).
   char *buf() const { return data ? data->data() : nullptr; }
+  /// The first readable byte.
   char *start() const { return _start; }
+  /// One past the last readable byte: where the next byte is written.
   char *end() const { return _end; }
+  /// The end of the writable room.
   char *buf_end() const { return _buf_end; }
+  /// Readable bytes: end() - start().
   int64_t read_avail() const { return _end - _start; }
+  /// The same as read_avail().
   int64_t size() const { return read_avail(); }
+  /// Writable room: buf_end() - end().
   int64_t write_avail() const { return _buf_end - _end; }
+  /// The size of the memory (0 without data).
   int64_t block_size() const { return data ? data->block_size() : 0; }
+  /// Move start() on by n bytes (no check).
   void consume(int64_t n) { _start += n; }
+  /// Move end() on by n bytes written there (no check).
   void fill(int64_t n) { _end += n; }
 
+  /// The memory this block is a window on (shared with clones).
   Ptr<IOBufferData> data;
+  /// The next block of the chain.
   Ptr<IOBufferBlock> next;
-  // Public as in ATS: MIOBuffer::write(IOBufferBlock*) trims clones through them.
-  char *_start   = nullptr;
-  char *_end     = nullptr;
+  /// @name The window's pointers
+  /// Public as in ATS: MIOBuffer::write(IOBufferBlock*) trims clones through them. Use start(),
+  /// end() and buf_end() to read them.
+  /// @{
+
+  /// start()
+  char *_start = nullptr;
+  /// end()
+  char *_end = nullptr;
+  /// buf_end()
   char *_buf_end = nullptr;
+  /// @}
 };
 
 /// A read position in an MIOBuffer. Obtained from MIOBuffer::alloc_reader(); owned by the MIOBuffer.
@@ -134,7 +164,9 @@ public:
   bool is_read_avail_more_than(int64_t n);
   /// Contiguous bytes at start().
   int64_t block_read_avail();
+  /// The first byte this reader can see, in its current block.
   char *start();
+  /// One past the last byte of the current block this reader can see.
   char *end();
   /// Advance by n bytes; aborts if n > read_avail(). Moves onto later blocks (dropping this
   /// reader's hold on the ones passed) but never onto an empty tail block, so a drained reader
@@ -148,15 +180,22 @@ public:
   int64_t memchr(char c, int64_t len = INT64_MAX, int64_t offset = 0) const;
   /// Another reader at the same position.
   IOBufferReader *clone();
+  /// Give the reader back to its buffer (MIOBuffer::dealloc_reader()).
   void dealloc();
   /// Back to the start of the writer's current block.
   void reset();
+  /// Whether the reader belongs to a buffer (between alloc_reader() and dealloc).
   bool is_allocated() const { return mbuf != nullptr; }
 
+  /// The buffer the reader belongs to (nullptr when free).
   MIOBuffer *mbuf = nullptr;
+  /// The block the reader is in; it keeps that block and the rest of the chain alive.
   Ptr<IOBufferBlock> block;
-  int64_t start_offset        = 0;
-  int64_t size_limit          = INT64_MAX;
+  /// Bytes of `block` already consumed by this reader (past block->start()).
+  int64_t start_offset = 0;
+  /// Most bytes the reader may see (INT64_MAX: no limit).
+  int64_t size_limit = INT64_MAX;
+  /// The accessor that allocated the reader, if any (cleared with it on dealloc).
   MIOBufferAccessor *accessor = nullptr;
 
 private:
@@ -167,6 +206,8 @@ private:
 class MIOBuffer
 {
 public:
+  /// A buffer with no block yet, whose blocks are of size class size_index. new_MIOBuffer() is
+  /// the usual way to make one.
   explicit MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
   ~MIOBuffer();
   MIOBuffer(const MIOBuffer &)            = delete;
@@ -181,7 +222,9 @@ public:
   IOBufferReader *alloc_accessor(MIOBufferAccessor *accessor);
   /// A new reader at r's position (same block, offset and size limit, no accessor).
   IOBufferReader *clone_reader(IOBufferReader *r);
+  /// Give reader r back (it must belong to this buffer); its slot can be allocated again.
   void dealloc_reader(IOBufferReader *r);
+  /// dealloc_reader() for every allocated reader.
   void dealloc_all_readers();
 
   /// Copy len bytes in (ignores the water mark; adds blocks as needed). Returns len.
@@ -189,6 +232,8 @@ public:
   /// Append what `r` can see, from `offset` for `len` bytes, by sharing its blocks. Returns the
   /// bytes appended.
   int64_t write(IOBufferReader *r, int64_t len = INT64_MAX, int64_t offset = 0);
+  /// Append len bytes of the chain starting at b, from offset, by sharing (clones of) its blocks.
+  /// Returns the bytes appended.
   int64_t write(IOBufferBlock *b, int64_t len = INT64_MAX, int64_t offset = 0);
 
   /// Room to write now. Adds a block only when !high_water() (no reader has more than water_mark
@@ -202,6 +247,7 @@ public:
   int64_t block_write_avail();
   /// Where the next byte goes (in first_write_block()); nullptr with no block yet.
   char *end();
+  /// The end of the room in first_write_block(); nullptr with no block yet.
   char *buf_end();
   /// Commit n bytes written at end() and on into the following blocks' free space (the net read
   /// path fills first_write_block() -> next -> ... with readv, then calls fill()). Aborts if the
@@ -223,14 +269,19 @@ public:
 
   /// The largest read_avail() among the readers (with none: the write block's data).
   int64_t max_read_avail();
+  /// max_read_avail() > n.
   bool is_max_read_avail_more_than(int64_t n);
+  /// The longest chain of blocks any reader holds.
   int max_block_count();
   /// Unread data above the water mark.
   bool high_water();
   /// write_avail() <= water_mark (may add a block).
   bool low_water();
+  /// current_write_avail() <= water_mark (never adds a block).
   bool current_low_water();
+  /// Set water_mark.
   void set_water_mark(int64_t w) { water_mark = w; }
+  /// The size of the blocks the buffer adds.
   int64_t block_size() const { return index_to_buffer_size(size_index); }
 
   /// Drop every block when no reader has unread data; readers keep their slots and start at the
@@ -256,8 +307,13 @@ public:
   /// buffer-sized block while it waits to be consumed. Off by default (ATS keeps the blocks).
   bool release_when_drained = false;
 
+  /// Unread bytes the buffer is allowed to hold before it stops growing: write_avail() adds a block
+  /// only while no reader has more than this unread. A write VIO's WRITE_READY comes when its
+  /// buffer is at or below it. 0 (the default): one block's worth, refilled when drained.
   int64_t water_mark = 0;
+  /// The size class of the blocks the buffer adds.
   int64_t size_index;
+  /// The block being written (ATS's field name); see first_write_block().
   Ptr<IOBufferBlock> _writer;
 
 private:
@@ -309,18 +365,25 @@ MIOBuffer::buf_end()
 MIOBuffer *new_MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
 /// A new buffer with no block until the first write.
 MIOBuffer *new_empty_MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
+/// Free a buffer made by new_MIOBuffer() / new_empty_MIOBuffer(): its readers go with it; blocks
+/// shared with other buffers live on there. Not while a VIO still uses it (close or stop the VIO
+/// first: after do_io_close() returns, the connection no longer refers to it).
 void free_MIOBuffer(MIOBuffer *b);
 
 /// How a VIO refers to its buffer: a read VIO to the MIOBuffer it fills, a write VIO to the reader it
 /// drains.
 struct MIOBufferAccessor {
+  /// The buffer (a read VIO's).
   MIOBuffer *writer() const { return mbuf; }
+  /// The reader (a write VIO's).
   IOBufferReader *reader() const { return entry; }
+  /// Refer to m as a writer (no reader).
   void writer_for(MIOBuffer *m)
   {
     mbuf  = m;
     entry = nullptr;
   }
+  /// Refer to r and its buffer.
   void reader_for(IOBufferReader *r)
   {
     mbuf  = r ? r->mbuf : nullptr;
@@ -328,13 +391,16 @@ struct MIOBufferAccessor {
   }
   /// An accessor-owned reader of m.
   void reader_for(MIOBuffer *m);
+  /// Refer to nothing.
   void clear()
   {
     mbuf  = nullptr;
     entry = nullptr;
   }
 
-  MIOBuffer *mbuf       = nullptr;
+  /// The buffer.
+  MIOBuffer *mbuf = nullptr;
+  /// The reader (nullptr for a writer).
   IOBufferReader *entry = nullptr;
 };
 } // namespace iocore

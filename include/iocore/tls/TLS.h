@@ -54,6 +54,7 @@ struct TLSCertificate {
   std::vector<std::string> server_names;
 };
 
+/// What a TLS server serves; TLSServerContext::create() turns it into a context.
 struct TLSServerConfig {
   /// At least one. The first is served when the client sends no SNI or a name nothing matches.
   std::vector<TLSCertificate> certificates;
@@ -82,10 +83,13 @@ public:
   TLSServerContext(const TLSServerContext &)            = delete;
   TLSServerContext &operator=(const TLSServerContext &) = delete;
 
+  /// The configuration the context was made from.
   const TLSServerConfig &config() const;
 
+  /// @cond INTERNAL
   struct Impl;
   Impl &impl() const { return *_impl; }
+  /// @endcond
 
 private:
   explicit TLSServerContext(std::unique_ptr<Impl> impl);
@@ -94,6 +98,7 @@ private:
 
 /// What a TLS connection negotiated. Read it on the connection's thread (in one of its call-backs).
 struct TLSInfo {
+  /// The handshake finished (the fields below are filled in).
   bool handshake_complete = false;
   /// The peer ended its side with close_notify. An EOS without it is a TCP FIN alone (reported as
   /// EOS too, as ATS does): a peer that did not mean to stop there cannot be told from one that
