@@ -93,8 +93,10 @@ public:
   /// Take the connection off the active queue.
   virtual void remove_from_active_queue() = 0;
 
-  /// Send out-of-band (urgent) data; VC_EVENT_OOB_COMPLETE (or EOS / ERROR) to cont when done. The
-  /// returned Action cancels a pending send; nullptr when it completed inline.
+  /// Send out-of-band (urgent) data; VC_EVENT_OOB_COMPLETE (or EOS / ERROR) to cont when done, with
+  /// data nullptr. When the socket takes (or refuses) it all at once, cont is called before this
+  /// returns and the result is ACTION_RESULT_DONE; otherwise the rest is retried every 10 ms and the
+  /// result is the pending retry (drop it with cancel_OOB()).
   virtual Action *send_OOB(Continuation *cont, char *buf, int len);
   /// Drop a pending send_OOB(): its continuation is not called.
   virtual void cancel_OOB();
