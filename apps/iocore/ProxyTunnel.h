@@ -1,4 +1,4 @@
-// ProxyTunnel: one client of `iocore proxy`, the seed's proxy picture made real. The client VC
+// ProxyTunnel: one client of `iocore proxy`, ATS's picture of a proxy made real. The client VC
 // (accepted) and the upstream VC (connected by this tunnel) are joined by two bounded buffers, one
 // per direction; VIO reenables are the only flow control, a half-close is propagated, and the
 // tunnel ends when both directions are done.

@@ -1,5 +1,5 @@
-// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules (spec
-// section 3). Buffer memory comes from one place, allocate_buffer_memory(), so the allocation
+// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules (see
+// MIOBuffer::write_avail() in IOBuffer.h). Buffer memory comes from one place, allocate_buffer_memory(), so the allocation
 // strategy can change without touching the rest.
 #include "iocore/eventsystem/IOBuffer.h"
 

@@ -1,4 +1,4 @@
-// UnixNetVConnection: the VConnection operations, the read and write algorithms of the seed
+// UnixNetVConnection: the VConnection operations, ATS's read and write algorithms
 // (read_from_net, write_to_net_io, load_buffer_and_write), the call-back helpers with the recursion
 // counter, timeouts, and the accept / connect / migrate paths.
 #include "net/UnixNetVConnection.h"
@@ -614,7 +614,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
 {
   assert_owner_thread();
   if (handshake_pending) {
-    handshake_io(h); // seed: the TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
+    handshake_io(h); // ATS's TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
     return;
   }
   NetState &s = write;
@@ -624,9 +624,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     reschedule(s);
     return;
   }
-  // Seed, "there is no way to determine if the VC is closed asynchronously": ATS's write path does
-  // not check `closed` here; a VC closed from another thread must not be written to (see
-  // NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
+  // ATS's write path does not check `closed` here, so a VC closed asynchronously (from another
+  // thread) can still be written to; it must not be (see NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
   if (closed_during_io(h, lock)) {
     return;
   }
@@ -649,8 +648,9 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
   bool signalled         = false;
 
   // Ask the SM to top up first when the buffer cannot finish the VIO and is at or below its water
-  // mark (with the default water mark: empty). API.md: a writer that only adds data when asked
-  // never stalls; all of nbytes already buffered gets no WRITE_READY, only WRITE_COMPLETE.
+  // mark (with the default water mark: empty), so that a writer that only adds data when asked never
+  // stalls. With all of nbytes already buffered there is no WRITE_READY here; one comes only after a
+  // step the socket cut short (docs/events.md).
   if (towrite != ntodo && !buf.writer()->high_water()) {
     if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
       return;
@@ -721,8 +721,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     if (signal_and_update(s, event) == SignalResult::kClosed) {
       return;
     }
-    // Seed: the mutex may change in the write-buffer-empty call-back too; ATS only checks after
-    // WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
+    // The state machine may change the mutex in the write-buffer-empty call-back too; ATS only checks
+    // after WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
     if (lock.get_mutex() != s.vio.mutex.get()) {
       reschedule(s);
       return;
@@ -1079,7 +1079,7 @@ UnixNetVConnection::startEvent(int event, void *data)
   }
   if (action_.cancelled.load(std::memory_order_acquire)) {
     // Never reached a NetHandler: no socket, no lists, nothing to call back; just the memory
-    // (seed, free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
+    // (as ATS's free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
     free_thread(t);
     return EVENT_DONE;
   }

@@ -8,7 +8,7 @@
 // running on it (recursion == 0): a close asked for inside a call-back sets `closed` and the
 // outermost call-back's return (or the NetHandler's next look at it) frees it.
 //
-// NetState per direction (seed: read.enabled / read.triggered):
+// NetState per direction (ATS: read.enabled / read.triggered):
 //   | enabled | triggered | state                                         | leaves by
 //   |    0    |     0     | idle: the SM wants nothing, kernel not ready  | reenable -> (1,0); epoll edge -> (0,1)
 //   |    1    |     0     | wanted, waiting for the kernel's edge         | epoll edge -> (1,1)

@@ -183,7 +183,7 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   }
   if (socket_error != 0) {
     read.triggered = write.triggered = false;
-    (void)signal_error(s, socket_error); // a refused connect stays ECONNREFUSED (API.md)
+    (void)signal_error(s, socket_error); // a refused connect stays ECONNREFUSED (docs/events.md)
     return;
   }
   if (_ssl == nullptr && !start_tls()) {
@@ -372,7 +372,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     disable(s); // a full buffer: stop without an event, the SM reenables after consuming
     return;
   }
-  // EOS / ERROR after data: the data first (API.md); the end follows on the next round.
+  // EOS / ERROR after data: the data first (docs/events.md); the end follows on the next round.
   _read_end_event = end_event;
   _read_end_errno = end_errno;
   finish_read(lock, total, had_no_block);

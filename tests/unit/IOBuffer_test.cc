@@ -1,5 +1,5 @@
 // Unit tests of the IO buffer layer, one per behaviour: size classes, blocks, readers, the writer's
-// water-mark rules (spec section 3.4), zero-copy sharing between buffers and when blocks are freed.
+// water-mark rules (MIOBuffer::write_avail() in IOBuffer.h), zero-copy sharing between buffers and when blocks are freed.
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include <gtest/gtest.h>
