@@ -164,6 +164,7 @@ self_test(int port)
   }
   bool ok = echo_round_trip(port, "hello, iocore\n") && echo_round_trip(port, big) && echo_round_trip(port, "");
   std::vector<std::thread> clients;
+  clients.reserve(8);
   std::atomic<int> failures{0};
   for (int i = 0; i < 8; ++i) {
     clients.emplace_back([&, i] { failures += echo_round_trip(port, std::string(1000 + i * 4096, 'x')) ? 0 : 1; });

@@ -59,9 +59,8 @@ private:
         _vc->add_to_keep_alive_queue();
       }
       return EVENT_CONT;
-    case VC_EVENT_WRITE_COMPLETE: // the last response before a close is out
-      return finish();
-    default: // EOS, ERROR, timeouts (an idle keep-alive connection closed to make room included)
+    default: // WRITE_COMPLETE (the last response before a close is out), EOS, ERROR, timeouts (an
+             // idle keep-alive connection closed to make room included)
       return finish();
     }
   }

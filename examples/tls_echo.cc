@@ -226,7 +226,7 @@ write_self_signed(const std::string &cert_path, const std::string &key_path)
     X509_set_version(cert, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
     X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 24L * 3600);
     X509_set_pubkey(cert, key);
     X509_NAME *subject = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char *>("localhost"), -1, -1, 0);

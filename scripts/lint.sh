@@ -7,7 +7,7 @@ mapfile -t files < <(git ls-files -- '*.h' '*.cc' | grep -v '^tests/install/cons
 clang-format --dry-run --Werror "${files[@]}"
 echo "clang-format: clean (${#files[@]} files)"
 [ -f build/dev/compile_commands.json ] || cmake --preset dev >/dev/null
-mapfile -t tidy < <(git ls-files -- 'src/*.cc' 'apps/*.cc' | grep -v '/fuzz/')
+mapfile -t tidy < <(git ls-files -- 'src/*.cc' 'apps/*.cc' 'examples/*.cc' | grep -v '/fuzz/')
 # The log goes to a file of its own (several checkouts may lint at once), removed on exit.
 log=$(mktemp "${TMPDIR:-/tmp}/iocore-tidy.XXXXXX")
 trap 'rm -f "$log"' EXIT
