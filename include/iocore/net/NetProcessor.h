@@ -126,7 +126,7 @@ struct NetStats {
   int64_t connections_currently_open = 0; ///< sockets open now, accepted and connected
   int64_t accepts                    = 0; ///< connections accepted
   int64_t connects                   = 0; ///< connect_re() calls that reached NET_EVENT_OPEN
-  int64_t connect_failures           = 0; ///< connect_re() calls that ended in NET_EVENT_OPEN_FAILED
+  int64_t connect_failures           = 0; ///< connects that never completed (OPEN_FAILED, refused, timed out, closed with an error)
   int64_t throttled                  = 0; ///< of those, refused by NetConfig::throttle_connections
   int64_t read_bytes                 = 0; ///< bytes read from sockets (TLS: plaintext)
   int64_t write_bytes                = 0; ///< bytes written to sockets (TLS: plaintext)
@@ -137,7 +137,7 @@ struct NetStats {
   int64_t inactivity_timeouts        = 0; ///< inactivity timeouts delivered (keep-alive ones included)
   int64_t active_timeouts            = 0; ///< active timeouts delivered
   int64_t keep_alive_evictions       = 0; ///< idle keep-alive connections closed to make room
-  int64_t accept_errors              = 0; ///< failed accept() calls that paused a listener
+  int64_t accept_errors              = 0; ///< failed accept() calls that paused or stopped a listener
   int64_t tls_handshakes             = 0; ///< TLS handshakes completed, both directions
   /// TLS handshakes that failed (protocol error, certificate refused, peer closed mid-handshake);
   /// one that times out counts as an inactivity timeout instead.
