@@ -1001,7 +1001,7 @@ orphaning_session(std::function<void(NetVConnection *)> arm)
   });
 }
 
-// The seed's rule (ATS TS-4131): a connection whose VIOs have no continuation closes itself on a
+// ATS's rule (TS-4131): a connection whose VIOs have no continuation closes itself on a
 // timeout. Disabling both directions stopped the clock; the explicit setter arms it again.
 TEST(NetTimeouts, AnOrphanWithAnInactivityTimeoutIsClosedByTheCop)
 {
