@@ -153,6 +153,7 @@ private:
   void run_due_timers();
   void run_negative();
   ink_hrtime compute_wait(ink_hrtime max_wait) const;
+  static bool is_earlier(const Event *a, const Event *b);
   void heap_push(Event *e);
   void heap_remove(Event *e);
   void heap_sift_up(std::size_t i);

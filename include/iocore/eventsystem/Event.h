@@ -43,9 +43,10 @@ public:
   /// 0 one-shot; > 0 periodic; < 0 every loop iteration.
   ink_hrtime period = 0;
 
-  /// @cond INTERNAL
-  // Not part of the API: bookkeeping of the owning EThread's queues.
-  struct Internal {
+private:
+  friend class EThread;
+  // The owning EThread's bookkeeping of its queues; only EThread reads or writes it.
+  struct QueueLinks {
     Event *next            = nullptr;  // external stack / local FIFO link
     std::size_t heap_index = SIZE_MAX; // position in the timer heap, SIZE_MAX when absent
     std::uint64_t seq      = 0;        // FIFO tie-break for equal deadlines
@@ -55,6 +56,5 @@ public:
   } _q;
 
   bool is_queued() const { return _q.in_external_queue || _q.in_local_queue || _q.in_negative_queue || _q.heap_index != SIZE_MAX; }
-  /// @endcond
 };
 } // namespace iocore
