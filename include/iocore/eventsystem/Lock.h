@@ -11,12 +11,6 @@
 namespace iocore {
 class EThread;
 
-namespace detail {
-  /// Not part of the API. The identity under which the calling OS thread holds locks: its EThread,
-  /// or, on a thread that is not an event thread (main, a test), a per-thread token.
-  EThread *lock_owner();
-} // namespace detail
-
 /// The lock of a Continuation (ATS's ProxyMutex): reference counted, recursive for the thread that
 /// holds it, and aware of which thread that is. Share one between continuations that must never run
 /// at the same time (a session and its VIOs).

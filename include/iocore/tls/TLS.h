@@ -40,6 +40,7 @@
 
 namespace iocore {
 class NetVConnection;
+class SSLNetVConnection;
 
 /// lerrno of a VC_EVENT_ERROR caused by TLS (handshake failure, bad record, failed verification).
 /// As ATS's ENET_SSL_FAILED.
@@ -86,12 +87,14 @@ public:
   /// The configuration the context was made from.
   const TLSServerConfig &config() const;
 
-  /// @cond INTERNAL
+  /// The OpenSSL side; defined in the library's sources, opaque to users.
   struct Impl;
-  Impl &impl() const { return *_impl; }
-  /// @endcond
 
 private:
+  // Read by the connections that serve the context.
+  friend class SSLNetVConnection;
+  Impl &impl() const { return *_impl; }
+
   explicit TLSServerContext(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> _impl;
 };
