@@ -75,7 +75,7 @@ public:
 
   // --- VConnection ---------------------------------------------------------------------------------
   VIO *do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf) override;
-  VIO *do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *buf, bool owner = false) override;
+  VIO *do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *reader, bool owner = false) override;
   void do_io_close(int lerrno = -1) override;
   void do_io_shutdown(ShutdownHowTo_t howto) override;
   void reenable(VIO *vio) override;
