@@ -193,6 +193,38 @@ IOBufferReader::skip_empty_blocks()
   }
 }
 
+IOBufferReader::BlockIterator::BlockIterator(IOBufferBlock *b, int64_t offset, int64_t left)
+    : _block(b), _offset(offset), _left(left)
+{
+  settle();
+}
+
+void
+IOBufferReader::BlockIterator::settle()
+{
+  // As memcpy(): an offset past a block's bytes carries into the next blocks.
+  while (_block != nullptr && _left > 0) {
+    int64_t avail = _block->read_avail();
+    if (_offset < avail) {
+      _len = std::min(avail - _offset, _left);
+      return;
+    }
+    _offset -= avail;
+    _block = _block->next.get();
+  }
+  *this = BlockIterator();
+}
+
+IOBufferReader::BlockIterator &
+IOBufferReader::BlockIterator::operator++()
+{
+  _left -= _len;
+  _offset = 0;
+  _block  = _block->next.get();
+  settle();
+  return *this;
+}
+
 int64_t
 IOBufferReader::read_avail()
 {
@@ -334,7 +366,7 @@ IOBufferReader::dealloc()
 void
 IOBufferReader::reset()
 {
-  block        = mbuf->_writer;
+  block        = mbuf->writer_block();
   start_offset = 0;
   size_limit   = INT64_MAX;
 }
@@ -353,7 +385,7 @@ IOBufferReader *
 MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
 {
   if (reader_slots() == 1 && _first_reader.mbuf != nullptr) {
-    _more_readers = std::make_unique<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>>();
+    _more_readers = std::make_unique<std::array<IOBufferReader, MAX_MIOBUFFER_READERS - 1>>();
   }
   for (int i = 0; i < reader_slots(); ++i) {
     IOBufferReader &r = reader_slot(i);
@@ -364,7 +396,7 @@ MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
       return &r;
     }
   }
-  fatal("MIOBuffer: more than kMaxMIOBufferReaders (5) readers allocated");
+  fatal("MIOBuffer: more than MAX_MIOBUFFER_READERS (5) readers allocated");
 }
 
 IOBufferReader *

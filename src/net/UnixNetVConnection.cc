@@ -525,7 +525,7 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     return;
   }
   // write_avail() may add a block; it is 0 while unread data is above the water mark (backpressure).
-  bool had_no_block = !writer->_writer;
+  bool had_no_block = writer->writer_block() == nullptr;
   if (writer->release_when_drained) {
     writer->restore_block_size(); // a shrunk message must not cap what the buffer can take
   }

@@ -319,7 +319,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     (void)signal_error(s, lerrno != 0 ? lerrno : ENET_SSL_FAILED);
     return;
   }
-  bool had_no_block = !writer->_writer;
+  bool had_no_block = writer->writer_block() == nullptr;
   if (writer->release_when_drained) {
     writer->restore_block_size();
   }

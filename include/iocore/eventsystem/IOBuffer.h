@@ -1,6 +1,6 @@
 // IO buffers, as ATS's IOBuffer.h: reference-counted memory (IOBufferData) viewed through chained,
 // reference-counted windows (IOBufferBlock), written by one MIOBuffer and read by up to
-// kMaxMIOBufferReaders IOBufferReaders, each at its own position. Data moves between buffers by
+// MAX_MIOBUFFER_READERS IOBufferReaders, each at its own position. Data moves between buffers by
 // sharing blocks (MIOBuffer::write(IOBufferReader*)), not by copying. The net layer reads straight
 // into the free space of the blocks (first_write_block() / end() / fill()) and writes straight from
 // the readers' blocks (reader->block, start_offset, then consume()).
@@ -14,12 +14,12 @@
 //   IOBufferBlock Y  (a clone: shares another block's IOBufferData, buf_end == end, never writable)
 //        | next
 //        v
-//   IOBufferBlock Z  <- MIOBuffer::_writer (first block still being written; may be full, with an
-//                       empty spare after it: first_write_block() then returns the spare)
+//   IOBufferBlock Z  <- MIOBuffer::writer_block() (the block still being written; may be full, with
+//                       an empty spare after it: first_write_block() then returns the spare)
 //
 //   reader A: block = X, start_offset = 10       reader B: block = Z, start_offset = 0
 //
-// Ownership: the MIOBuffer holds the chain from _writer on; each reader holds (a Ptr to) its current
+// Ownership: the MIOBuffer holds the chain from its writer block on; each reader holds (a Ptr to) its current
 // block and through it the rest of the chain. So a block is released as soon as every reader has
 // consumed past it and the writer has moved on; nothing else frees blocks. Readers live inside
 // their MIOBuffer (readers[]): a reader pointer is valid until dealloc_reader() or free_MIOBuffer().
@@ -32,8 +32,11 @@
 #include "iocore/eventsystem/Ptr.h"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <string_view>
 
 namespace iocore {
 /// @name Buffer size classes
@@ -59,9 +62,8 @@ inline constexpr int64_t BUFFER_SIZE_INDEX_2M   = 14;
 inline constexpr int64_t MAX_BUFFER_SIZE_INDEX  = BUFFER_SIZE_INDEX_2M;
 inline constexpr int64_t DEFAULT_BUFFER_SIZES   = MAX_BUFFER_SIZE_INDEX + 1;
 /// @}
-/// Readers per MIOBuffer (ATS: MAX_MIOBUFFER_READERS).
-inline constexpr int kMaxMIOBufferReaders  = 5;
-inline constexpr int MAX_MIOBUFFER_READERS = kMaxMIOBufferReaders; ///< ATS's name of kMaxMIOBufferReaders
+/// The most readers an MIOBuffer can have at once (ATS's name and value).
+inline constexpr int MAX_MIOBUFFER_READERS = 5;
 
 /// 128 << idx bytes.
 constexpr int64_t
@@ -140,24 +142,75 @@ public:
   Ptr<IOBufferData> data;
   /// The next block of the chain.
   Ptr<IOBufferBlock> next;
-  /// @name The window's pointers
-  /// Public as in ATS: MIOBuffer::write(IOBufferBlock*) trims clones through them. Use start(),
-  /// end() and buf_end() to read them.
-  /// @{
 
-  /// start()
-  char *_start = nullptr;
-  /// end()
-  char *_end = nullptr;
-  /// buf_end()
+private:
+  // The window (ATS's public _start, _end, _buf_end): read through start(), end() and buf_end(),
+  // moved through consume() and fill(); MIOBuffer::write(IOBufferBlock*) trims the clones it makes.
+  friend class MIOBuffer;
+  char *_start   = nullptr;
+  char *_end     = nullptr;
   char *_buf_end = nullptr;
-  /// @}
 };
 
 /// A read position in an MIOBuffer. Obtained from MIOBuffer::alloc_reader(); owned by the MIOBuffer.
 class IOBufferReader
 {
 public:
+  /// Walks the bytes a reader can see one contiguous piece (one block's part) at a time; see
+  /// blocks(). A forward iterator whose value is a std::string_view.
+  class BlockIterator
+  {
+  public:
+    using value_type        = std::string_view;          ///< a piece of the reader's bytes
+    using difference_type   = std::ptrdiff_t;            ///< as every iterator has
+    using iterator_category = std::forward_iterator_tag; ///< several passes over the same bytes are fine
+    /// The end of every walk.
+    BlockIterator() = default;
+    /// The current piece (never empty).
+    std::string_view operator*() const { return {_block->start() + _offset, static_cast<std::size_t>(_len)}; }
+    /// On to the next non-empty piece (or the end).
+    BlockIterator &operator++();
+    /// On to the next piece, returning where it was.
+    BlockIterator operator++(int)
+    {
+      BlockIterator was = *this;
+      ++*this;
+      return was;
+    }
+    /// Same position (every end is equal).
+    bool operator==(const BlockIterator &o) const { return _block == o._block && _offset == o._offset; }
+
+  private:
+    friend class IOBufferReader;
+    BlockIterator(IOBufferBlock *b, int64_t offset, int64_t left);
+    void settle(); // onto the first non-empty piece from _block/_offset, or the end
+
+    IOBufferBlock *_block = nullptr;
+    int64_t _offset       = 0; // into _block's window
+    int64_t _left         = 0; // bytes the reader may still see (size_limit)
+    int64_t _len          = 0; // of the current piece
+  };
+  /// What blocks() returns: begin() and end() for a range-for.
+  struct BlockRange {
+    BlockIterator first; ///< where the walk starts
+    /// The first piece.
+    BlockIterator begin() const { return first; }
+    /// The end.
+    BlockIterator end() const { return {}; }
+  };
+
+  /// The bytes this reader can see (read_avail() of them), as one std::string_view per block,
+  /// first to last, empty blocks skipped; nothing is consumed. Use it to parse or checksum data
+  /// in place, then consume() what was used:
+  ///
+  ///     int64_t used = 0;
+  ///     for (std::string_view piece : reader->blocks()) { used += parse(piece); ... }
+  ///     reader->consume(used);
+  ///
+  /// The views stay valid until this reader consumes, is reset or deallocated, or the buffer is
+  /// freed; writes to the buffer never move bytes already there (they may add pieces at the end).
+  BlockRange blocks() const { return {BlockIterator(block.get(), start_offset, size_limit)}; }
+
   /// Bytes this reader can see (from its position to the writer's end, capped by size_limit).
   int64_t read_avail();
   /// read_avail() > n, without walking further than needed.
@@ -202,7 +255,7 @@ private:
   void skip_empty_blocks();
 };
 
-/// The writer side of a buffer: one writer, up to kMaxMIOBufferReaders readers.
+/// The writer side of a buffer: one writer, up to MAX_MIOBUFFER_READERS readers.
 class MIOBuffer
 {
 public:
@@ -213,9 +266,9 @@ public:
   MIOBuffer(const MIOBuffer &)            = delete;
   MIOBuffer &operator=(const MIOBuffer &) = delete;
 
-  /// A new reader at offset 0 of the current _writer block: it sees all data in that block (even
+  /// A new reader at offset 0 of the current writer block: it sees all data in that block (even
   /// bytes other readers have consumed) and after it, none in earlier blocks. With no block yet it
-  /// starts at the first block appended. Aborts with a message if kMaxMIOBufferReaders are in use.
+  /// starts at the first block appended. Aborts with a message if MAX_MIOBUFFER_READERS are in use.
   IOBufferReader *alloc_reader();
   /// alloc_reader() on behalf of an accessor (MIOBufferAccessor::reader_for(MIOBuffer*)):
   /// dealloc_reader() then also clears the accessor.
@@ -253,7 +306,7 @@ public:
   /// path fills first_write_block() -> next -> ... with readv, then calls fill()). Aborts if the
   /// chain has less than n bytes of room (size it with write_avail() / current_write_avail()).
   void fill(int64_t n);
-  /// The block the next byte goes into: _writer, or the block after it when _writer is full
+  /// The block the next byte goes into: writer_block(), or the block after it when that is full
   /// (nullptr if the buffer has no block yet).
   IOBufferBlock *first_write_block();
 
@@ -313,22 +366,28 @@ public:
   int64_t water_mark = 0;
   /// The size class of the blocks the buffer adds.
   int64_t size_index;
-  /// The block being written (ATS's field name); see first_write_block().
-  Ptr<IOBufferBlock> _writer;
+
+  /// The block being written (ATS's _writer; nullptr before the first block). It may be full with
+  /// an empty spare after it, which first_write_block() returns. For tests and diagnostics: write
+  /// through write(), or end() and fill().
+  IOBufferBlock *writer_block() const { return _writer.get(); }
 
 private:
+  /// The block being written; the buffer holds the chain from here on (see the top of this file).
+  Ptr<IOBufferBlock> _writer;
+
   /// Reader slot i (0 <= i < reader_slots()). Slot 0 is in the buffer; the others come with the
   /// second reader, in one allocation that stays until the buffer is freed (so reader pointers
   /// stay valid). Almost every buffer has one reader: an idle connection's buffers then cost
   /// 4 x sizeof(IOBufferReader) less than ATS's fixed array of readers.
   IOBufferReader &reader_slot(int i) { return i == 0 ? _first_reader : (*_more_readers)[static_cast<std::size_t>(i - 1)]; }
-  int reader_slots() const { return _more_readers ? kMaxMIOBufferReaders : 1; }
+  int reader_slots() const { return _more_readers ? MAX_MIOBUFFER_READERS : 1; }
 
   void append_block_internal(Ptr<IOBufferBlock> b);
   void init_readers();
 
   IOBufferReader _first_reader;
-  std::unique_ptr<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>> _more_readers;
+  std::unique_ptr<std::array<IOBufferReader, MAX_MIOBUFFER_READERS - 1>> _more_readers;
 };
 
 inline IOBufferBlock *
