@@ -13,11 +13,11 @@
 using namespace iocore;
 
 namespace {
-// Our own event codes: any int the library does not use (its codes are below 1000).
-constexpr int kPing     = 10001;
-constexpr int kPong     = 10002;
-constexpr int kWork     = 10003;
-constexpr int kWorkDone = 10004;
+// Our own event codes, in the range the library reserves for users.
+constexpr int kPing     = EVENT_USER_BASE + 1;
+constexpr int kPong     = EVENT_USER_BASE + 2;
+constexpr int kWork     = EVENT_USER_BASE + 3;
+constexpr int kWorkDone = EVENT_USER_BASE + 4;
 
 bool g_ok = true;
 

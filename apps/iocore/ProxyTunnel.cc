@@ -20,7 +20,7 @@ using namespace iocore;
 
 namespace {
   /// Private event code of the per-attempt connect timer.
-  constexpr int kEventConnectTimeout = 61101;
+  constexpr int kEventConnectTimeout = EVENT_USER_BASE + 101;
   /// At most one warning per upstream this often about its failed connects.
   constexpr ink_hrtime kUpstreamWarningInterval = HRTIME_SECONDS(10);
 } // namespace
@@ -327,7 +327,7 @@ ProxyTunnel::apply_source_eos(Direction &d)
     finish_direction(d);
     return;
   }
-  d.write_vio->nbytes = d.write_vio->ndone + avail;
+  d.write_vio->set_nbytes(d.write_vio->ndone + avail);
   d.write_vio->reenable();
 }
 

@@ -77,6 +77,12 @@ inline constexpr int NET_EVENT_ACCEPT_SUCCEED = 203;
 inline constexpr int NET_EVENT_ACCEPT_FAILED = 204;
 /// @}
 
+/// The first event code reserved for users. The library never sends a code at or above it (its
+/// public codes are below 1000, the ones it schedules for itself between 60000 and 60999), so a
+/// program's own events, EVENT_USER_BASE + n, cannot be mistaken for the library's. Not in ATS,
+/// whose subsystems each take a range of their own.
+inline constexpr int EVENT_USER_BASE = 100000;
+
 /// A short name for an event code ("VC_EVENT_EOS"), for logs and test failure messages.
 const char *event_name(int event);
 } // namespace iocore
