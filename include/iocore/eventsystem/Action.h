@@ -41,6 +41,8 @@ public:
 
 /// Returned by operations that completed inline (the call-back has already happened).
 inline Action *const ACTION_RESULT_DONE = reinterpret_cast<Action *>(std::uintptr_t{3});
-/// Returned by operations that failed inline.
+/// ATS's result for an operation that failed inline. No iocore call returns it: accept() returns
+/// nullptr when it cannot listen, connect_re() reports a failure as NET_EVENT_OPEN_FAILED. Kept
+/// so that code ported from ATS which compares against it compiles.
 inline Action *const ACTION_IO_ERROR = reinterpret_cast<Action *>(std::uintptr_t{5});
 } // namespace iocore

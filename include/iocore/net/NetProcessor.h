@@ -50,8 +50,10 @@ public:
   /// Listen and call `cont` with NET_EVENT_ACCEPT (data: the new NetVConnection*) for each connection,
   /// on the connection's thread, holding cont's mutex — or, if cont has none, the new connection's own
   /// mutex (so calls may then run on several threads at once). Returns the Action that stops listening
-  /// (cancel()), or nullptr if the socket could not be set up (errno tells why). Also known as
-  /// main_accept.
+  /// (cancel()), or nullptr if the socket could not be set up (errno tells why; never
+  /// ACTION_IO_ERROR). Also known as main_accept. The library owns the Action: never delete it; it
+  /// stays valid after cancel() (a second cancel() does nothing) until the next
+  /// netProcessor.start() after eventProcessor.shutdown().
   ///
   /// Failures of accept() that concern one connection (ECONNABORTED, EPROTO, EPERM, EINTR) are
   /// skipped; running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
