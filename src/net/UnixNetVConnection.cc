@@ -175,7 +175,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   bool close_inline = on_owner && !in_callback && (h == nullptr || nh_lockable);
 
   if (close_inline) {
-    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
     if (h) {
       h->free_netvc(this);
       if (!nh_is_ours) {
@@ -191,7 +191,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   }
   if (in_callback || h == nullptr) {
     // Inside a call-back on this VC: the unwinding signal_and_update frees it.
-    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
     return;
   }
   // Another thread (or the owner while a foreign thread holds the NetHandler lock): hand the VC to
@@ -199,7 +199,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   // The in_enabled_list flag is claimed before `closed` is published, so an owner that sees `closed`
   // waits for this push to land before freeing (see NetHandler::free_netvc).
   bool push = !read.in_enabled_list.exchange(true, std::memory_order_acq_rel);
-  closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+  closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
   if (push) {
     h->push_enable(read, this);
   } else {
@@ -408,7 +408,7 @@ UnixNetVConnection::signal_and_update(NetState &s, int event)
   } else if (event == VC_EVENT_EOS || event == VC_EVENT_ERROR || event == VC_EVENT_ACTIVE_TIMEOUT ||
              event == VC_EVENT_INACTIVITY_TIMEOUT) {
     // Nobody to tell: an orphaned connection closes itself.
-    closed.store(1, std::memory_order_release);
+    closed.store(kClosed, std::memory_order_release);
   }
   if (--recursion == 0 && closed.load(std::memory_order_acquire)) {
     nh->free_netvc(this);
@@ -889,7 +889,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   bool orphan        = (read_running || write_running) && !(read_running && read.vio._cont) && !(write_running && write.vio._cont);
   IOCORE_DEBUG(DebugTag::kInactivityCop, "vc %" PRIu64 ": %s%s", id, event_name(signal_event), orphan ? ": an orphan, closed" : "");
   if (orphan) {
-    closed.store(1, std::memory_order_release);
+    closed.store(kClosed, std::memory_order_release);
     rlock.release();
     wlock.release();
     nh->free_netvc(this);
