@@ -387,18 +387,7 @@ ProxyTunnel::end(EndReason why, std::string detail)
   rec.detail    = std::move(detail);
 
   _phase = Phase::kClosed;
-  if (_connect_timer != nullptr) {
-    _connect_timer->cancel();
-    _connect_timer = nullptr;
-  }
-  if (_connect_action != nullptr) {
-    _connect_action->cancel();
-    _connect_action = nullptr;
-  }
-  if (_server != nullptr) {
-    _server->do_io_close();
-    _server = nullptr;
-  }
+  abandon_attempt(-1); // the upstream side, whatever state it is in; -1: a normal close
   _client->do_io_close();
   _client      = nullptr;
   _up.read_vio = _up.write_vio = _down.read_vio = _down.write_vio = nullptr;

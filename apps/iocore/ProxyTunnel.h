@@ -43,7 +43,8 @@ private:
   void on_connect_failed(int err);
   /// Count and report a failed attempt on the current upstream.
   void note_upstream_failure(int err);
-  /// Give up the current upstream attempt, which failed with err.
+  /// Drop the upstream side as it stands (connect timer, pending connect, connection), closing the
+  /// connection with err (-1: a normal close, as end() does).
   void abandon_attempt(int err);
   void confirm_upstream();
   void on_vc_event(int event, iocore::VIO *vio);
