@@ -130,7 +130,7 @@ buffer_size_to_index(int64_t size, int64_t max)
 
 // --- IOBufferData / IOBufferBlock --------------------------------------------------------------------
 
-IOBufferData::IOBufferData(int64_t idx) : size_index(idx), _data(allocate_buffer_memory(idx)) {}
+IOBufferData::IOBufferData(int64_t size_index) : size_index(size_index), _data(allocate_buffer_memory(size_index)) {}
 
 IOBufferData::~IOBufferData()
 {
@@ -373,7 +373,7 @@ IOBufferReader::reset()
 
 // --- MIOBuffer ----------------------------------------------------------------------------------------------
 
-MIOBuffer::MIOBuffer(int64_t idx) : size_index(idx) {}
+MIOBuffer::MIOBuffer(int64_t size_index) : size_index(size_index) {}
 
 MIOBuffer::~MIOBuffer()
 {
@@ -565,10 +565,10 @@ MIOBuffer::append_block(IOBufferBlock *b)
 }
 
 void
-MIOBuffer::append_block(int64_t idx)
+MIOBuffer::append_block(int64_t size_index)
 {
   Ptr<IOBufferBlock> b(new IOBufferBlock);
-  b->alloc(idx);
+  b->alloc(size_index);
   append_block_internal(std::move(b));
 }
 
