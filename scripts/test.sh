@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, as CI does (.ci/run calls exactly this):
-#   1. dev preset (Debug, -Werror): every test, including the install/find_package check and the apps
+#   1. dev preset (Debug, -Werror): every test, including the install/find_package check, the apps,
+#      the examples, the header check and the Doxygen reference (warnings are errors)
 #      lint: clang-format and clang-tidy must be clean (scripts/lint.sh)
-#   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test but the install check,
-#      the apps tests against the sanitized `iocore` binary
+#   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test but the install, header
+#      and reference checks (no code of ours runs in them), the apps tests against the sanitized
+#      `iocore` binary
 #   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites, and the proxy and echo
 #      apps tests against the TSan-built `iocore` with four net threads (every ctest label "*threaded*")
 #   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time
@@ -16,7 +18,8 @@ stages=${IOCORE_TEST_STAGES:-"dev lint asan tsan fuzz"}
 fuzz_seconds=${IOCORE_FUZZ_SECONDS:-30}
 jobs=$(nproc)
 
-# What the tests need beyond the machine's toolchain: real peers for the apps tests.
+# What the tests need beyond the machine's toolchain: real peers for the apps tests, doxygen for the
+# API reference check (docs_reference).
 need=()
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v curl >/dev/null || need+=(curl)
@@ -27,6 +30,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v clang++ >/dev/null || need+=(clang)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ -f /usr/include/liburing.h ] || need+=(liburing-dev) # the io_uring backend (every net test runs on both)
+command -v doxygen >/dev/null || need+=(doxygen)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}"
@@ -52,7 +56,7 @@ for stage in $stages; do
     lint) echo "=== lint"; ./scripts/lint.sh || failed=1 ;;
     asan)
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_stage asan -LE install ;;
+        run_stage asan -LE 'install|docs|headers' ;;
     tsan) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_stage tsan ;;
     fuzz)
       echo "=== fuzz: configure and build"

@@ -80,7 +80,7 @@ namespace {
         close(EndReason::kEof);
         return;
       }
-      _write_vio->nbytes = _write_vio->ndone + avail;
+      _write_vio->set_nbytes(_write_vio->ndone + avail);
       _write_vio->reenable();
     }
 

@@ -13,6 +13,7 @@
 #include "AccessLog.h"
 #include "BoundedBuffer.h"
 #include "HttpParser.h"
+#include "HttpParserFeed.h"
 #include "Listener.h"
 #include "Log.h"
 #include "Session.h"
@@ -34,7 +35,7 @@ namespace {
   /// client sees the response instead of a reset caused by its own unread bytes.
   constexpr ink_hrtime kLingerTimeout = HRTIME_SECONDS(2);
   /// Private event code of the request-head deadline timer.
-  constexpr int kEventHeadTimeout = 61201;
+  constexpr int kEventHeadTimeout = EVENT_USER_BASE + 201;
 
   /// The Date header value, formatted at most once per second per thread.
   const char *http_date()
@@ -200,17 +201,10 @@ namespace {
     {
       bool consumed = false;
       while (_phase == Phase::kServing && !_out_reader->is_read_avail_more_than(kMaxPendingOutput - 1)) {
-        int64_t avail = _in_reader->block_read_avail();
-        if (avail <= 0) {
-          if (_in_reader->read_avail() <= 0) {
-            break;
-          }
-          _in_reader->consume(0);
-          continue;
+        if (_in_reader->read_avail() <= 0) {
+          break;
         }
-        size_t used = _parser.feed(_in_reader->start(), static_cast<size_t>(avail));
-        _in_reader->consume(static_cast<int64_t>(used));
-        consumed = consumed || used > 0;
+        consumed = feed_from_reader(_parser, _in_reader) > 0 || consumed;
         if (_parser.status() == HttpParseStatus::kMessageComplete) {
           respond(_parser.request());
         } else if (is_error(_parser.status())) {
@@ -332,7 +326,7 @@ namespace {
         on_output_flushed();
         return;
       }
-      _write_vio->nbytes = _write_vio->ndone + pending;
+      _write_vio->set_nbytes(_write_vio->ndone + pending);
       _write_vio->reenable();
     }
 

@@ -28,7 +28,7 @@ Listener::start(const IpEndpoint &addr, std::string &error, std::shared_ptr<cons
   opt.tls_context         = std::move(tls);
   errno                   = 0;
   _accept                 = processor.accept(this, opt);
-  if (_accept == nullptr || _accept == ACTION_IO_ERROR) {
+  if (_accept == nullptr) {
     int err = errno;
     error   = "cannot listen on " + addr.to_string() + " (" + _name + "): " + (err ? std::strerror(err) : "unknown error");
     _accept = nullptr;

@@ -6,6 +6,7 @@
 #include "MetricsServer.h"
 
 #include "HttpParser.h"
+#include "HttpParserFeed.h"
 #include "Stats.h"
 
 #include <string>
@@ -74,18 +75,10 @@ namespace {
         _read_vio->reenable();
         return;
       }
-      while (_in_reader->read_avail() > 0) {
-        int64_t avail = _in_reader->block_read_avail();
-        if (avail <= 0) {
-          _in_reader->consume(0);
-          continue;
-        }
-        size_t used = _parser.feed(_in_reader->start(), static_cast<size_t>(avail));
-        _in_reader->consume(static_cast<int64_t>(used));
-        if (_parser.status() != HttpParseStatus::kNeedMore) {
-          respond();
-          return;
-        }
+      (void)feed_from_reader(_parser, _in_reader);
+      if (_parser.status() != HttpParseStatus::kNeedMore) {
+        respond();
+        return;
       }
       _read_vio->reenable();
     }

@@ -20,7 +20,7 @@ using namespace iocore;
 
 namespace {
   /// Private event code of the per-attempt connect timer.
-  constexpr int kEventConnectTimeout = 61101;
+  constexpr int kEventConnectTimeout = EVENT_USER_BASE + 101;
   /// At most one warning per upstream this often about its failed connects.
   constexpr ink_hrtime kUpstreamWarningInterval = HRTIME_SECONDS(10);
 } // namespace
@@ -327,7 +327,7 @@ ProxyTunnel::apply_source_eos(Direction &d)
     finish_direction(d);
     return;
   }
-  d.write_vio->nbytes = d.write_vio->ndone + avail;
+  d.write_vio->set_nbytes(d.write_vio->ndone + avail);
   d.write_vio->reenable();
 }
 
@@ -387,18 +387,7 @@ ProxyTunnel::end(EndReason why, std::string detail)
   rec.detail    = std::move(detail);
 
   _phase = Phase::kClosed;
-  if (_connect_timer != nullptr) {
-    _connect_timer->cancel();
-    _connect_timer = nullptr;
-  }
-  if (_connect_action != nullptr) {
-    _connect_action->cancel();
-    _connect_action = nullptr;
-  }
-  if (_server != nullptr) {
-    _server->do_io_close();
-    _server = nullptr;
-  }
+  abandon_attempt(-1); // the upstream side, whatever state it is in; -1: a normal close
   _client->do_io_close();
   _client      = nullptr;
   _up.read_vio = _up.write_vio = _down.read_vio = _down.write_vio = nullptr;

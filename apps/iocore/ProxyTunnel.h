@@ -1,4 +1,4 @@
-// ProxyTunnel: one client of `iocore proxy`, the seed's proxy picture made real. The client VC
+// ProxyTunnel: one client of `iocore proxy`, ATS's picture of a proxy made real. The client VC
 // (accepted) and the upstream VC (connected by this tunnel) are joined by two bounded buffers, one
 // per direction; VIO reenables are the only flow control, a half-close is propagated, and the
 // tunnel ends when both directions are done.
@@ -43,7 +43,8 @@ private:
   void on_connect_failed(int err);
   /// Count and report a failed attempt on the current upstream.
   void note_upstream_failure(int err);
-  /// Give up the current upstream attempt, which failed with err.
+  /// Drop the upstream side as it stands (connect timer, pending connect, connection), closing the
+  /// connection with err (-1: a normal close, as end() does).
   void abandon_attempt(int err);
   void confirm_upstream();
   void on_vc_event(int event, iocore::VIO *vio);

@@ -12,8 +12,8 @@
 namespace iocore_cli {
 /// Private event codes sent by the registry to a session (through the event system, so the session
 /// receives them on a net thread holding its own mutex).
-inline constexpr int kEventDrainStart = 61001; ///< stop taking new work, finish what is in flight
-inline constexpr int kEventForceClose = 61002; ///< the drain deadline passed: close now
+inline constexpr int kEventDrainStart = iocore::EVENT_USER_BASE + 1; ///< stop taking new work, finish what is in flight
+inline constexpr int kEventForceClose = iocore::EVENT_USER_BASE + 2; ///< the drain deadline passed: close now
 
 class Session : public iocore::Continuation
 {

@@ -1,5 +1,12 @@
-// The umbrella header: everything in the public API (see API.md).
+// The umbrella header: everything in the public API. docs/README.md is the guide to it.
 #pragma once
+
+/// Everything iocore offers: the event system (Continuation, EThread, Event, EventProcessor,
+/// ProxyMutex), IO buffers (MIOBuffer, IOBufferReader, VIO), the net layer (NetProcessor,
+/// NetVConnection) and TLS. Names, event codes and semantics follow Apache Traffic Server's iocore;
+/// docs/porting-from-ats.md lists where they differ.
+namespace iocore {
+}
 
 #include "iocore/eventsystem/Action.h"
 #include "iocore/eventsystem/Clock.h"

@@ -319,12 +319,11 @@ EThread::enqueue_local(Event *e)
 
 // --- the timer heap --------------------------------------------------------------------------------
 
-namespace {
-  bool earlier(const Event *a, const Event *b)
-  {
-    return a->timeout_at != b->timeout_at ? a->timeout_at < b->timeout_at : a->_q.seq < b->_q.seq;
-  }
-} // namespace
+bool
+EThread::is_earlier(const Event *a, const Event *b)
+{
+  return a->timeout_at != b->timeout_at ? a->timeout_at < b->timeout_at : a->_q.seq < b->_q.seq;
+}
 
 void
 EThread::heap_push(Event *e)
@@ -341,7 +340,7 @@ EThread::heap_sift_up(std::size_t i)
   Event *e = _heap[i];
   while (i > 0) {
     std::size_t parent = (i - 1) / 2;
-    if (!earlier(e, _heap[parent])) {
+    if (!is_earlier(e, _heap[parent])) {
       break;
     }
     _heap[i]                = _heap[parent];
@@ -362,10 +361,10 @@ EThread::heap_sift_down(std::size_t i)
     if (c >= n) {
       break;
     }
-    if (c + 1 < n && earlier(_heap[c + 1], _heap[c])) {
+    if (c + 1 < n && is_earlier(_heap[c + 1], _heap[c])) {
       ++c;
     }
-    if (!earlier(_heap[c], e)) {
+    if (!is_earlier(_heap[c], e)) {
       break;
     }
     _heap[i]                = _heap[c];
@@ -578,39 +577,39 @@ namespace {
 } // namespace
 
 void
-Event::schedule_imm(int code)
+Event::schedule_imm(int callback_event)
 {
   reschedule(this);
-  callback_event = code;
-  period         = 0;
+  this->callback_event = callback_event;
+  period               = 0;
   ethread->requeue(this, 0);
 }
 
 void
-Event::schedule_at(ink_hrtime at, int code)
+Event::schedule_at(ink_hrtime at, int callback_event)
 {
   reschedule(this);
-  callback_event = code;
-  period         = 0;
+  this->callback_event = callback_event;
+  period               = 0;
   ethread->requeue(this, std::max<ink_hrtime>(at, 1));
 }
 
 void
-Event::schedule_in(ink_hrtime in, int code)
+Event::schedule_in(ink_hrtime in, int callback_event)
 {
   reschedule(this);
-  callback_event = code;
-  period         = 0;
+  this->callback_event = callback_event;
+  period               = 0;
   ethread->requeue(this, std::max<ink_hrtime>(ethread->now() + std::max<ink_hrtime>(in, 0), 1));
 }
 
 void
-Event::schedule_every(ink_hrtime p, int code)
+Event::schedule_every(ink_hrtime period, int callback_event)
 {
   reschedule(this);
-  callback_event = code;
-  period         = p;
-  ethread->requeue(this, p < 0 ? p : ethread->now() + p);
+  this->callback_event = callback_event;
+  this->period         = period;
+  ethread->requeue(this, period < 0 ? period : ethread->now() + period);
 }
 
 void

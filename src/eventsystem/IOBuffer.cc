@@ -1,5 +1,5 @@
-// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules (spec
-// section 3). Buffer memory comes from one place, allocate_buffer_memory(), so the allocation
+// IO buffers: block chains, readers and the MIOBuffer writer, with ATS's water-mark rules (see
+// MIOBuffer::write_avail() in IOBuffer.h). Buffer memory comes from one place, allocate_buffer_memory(), so the allocation
 // strategy can change without touching the rest.
 #include "iocore/eventsystem/IOBuffer.h"
 
@@ -130,7 +130,7 @@ buffer_size_to_index(int64_t size, int64_t max)
 
 // --- IOBufferData / IOBufferBlock --------------------------------------------------------------------
 
-IOBufferData::IOBufferData(int64_t idx) : size_index(idx), _data(allocate_buffer_memory(idx)) {}
+IOBufferData::IOBufferData(int64_t size_index) : size_index(size_index), _data(allocate_buffer_memory(size_index)) {}
 
 IOBufferData::~IOBufferData()
 {
@@ -191,6 +191,38 @@ IOBufferReader::skip_empty_blocks()
     start_offset -= block->read_avail();
     block = block->next;
   }
+}
+
+IOBufferReader::BlockIterator::BlockIterator(IOBufferBlock *b, int64_t offset, int64_t left)
+    : _block(b), _offset(offset), _left(left)
+{
+  settle();
+}
+
+void
+IOBufferReader::BlockIterator::settle()
+{
+  // As memcpy(): an offset past a block's bytes carries into the next blocks.
+  while (_block != nullptr && _left > 0) {
+    int64_t avail = _block->read_avail();
+    if (_offset < avail) {
+      _len = std::min(avail - _offset, _left);
+      return;
+    }
+    _offset -= avail;
+    _block = _block->next.get();
+  }
+  *this = BlockIterator();
+}
+
+IOBufferReader::BlockIterator &
+IOBufferReader::BlockIterator::operator++()
+{
+  _left -= _len;
+  _offset = 0;
+  _block  = _block->next.get();
+  settle();
+  return *this;
 }
 
 int64_t
@@ -334,14 +366,14 @@ IOBufferReader::dealloc()
 void
 IOBufferReader::reset()
 {
-  block        = mbuf->_writer;
+  block        = mbuf->writer_block();
   start_offset = 0;
   size_limit   = INT64_MAX;
 }
 
 // --- MIOBuffer ----------------------------------------------------------------------------------------------
 
-MIOBuffer::MIOBuffer(int64_t idx) : size_index(idx) {}
+MIOBuffer::MIOBuffer(int64_t size_index) : size_index(size_index) {}
 
 MIOBuffer::~MIOBuffer()
 {
@@ -353,7 +385,7 @@ IOBufferReader *
 MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
 {
   if (reader_slots() == 1 && _first_reader.mbuf != nullptr) {
-    _more_readers = std::make_unique<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>>();
+    _more_readers = std::make_unique<std::array<IOBufferReader, MAX_MIOBUFFER_READERS - 1>>();
   }
   for (int i = 0; i < reader_slots(); ++i) {
     IOBufferReader &r = reader_slot(i);
@@ -364,7 +396,7 @@ MIOBuffer::alloc_accessor(MIOBufferAccessor *acc)
       return &r;
     }
   }
-  fatal("MIOBuffer: more than kMaxMIOBufferReaders (5) readers allocated");
+  fatal("MIOBuffer: more than MAX_MIOBUFFER_READERS (5) readers allocated");
 }
 
 IOBufferReader *
@@ -533,10 +565,10 @@ MIOBuffer::append_block(IOBufferBlock *b)
 }
 
 void
-MIOBuffer::append_block(int64_t idx)
+MIOBuffer::append_block(int64_t size_index)
 {
   Ptr<IOBufferBlock> b(new IOBufferBlock);
-  b->alloc(idx);
+  b->alloc(size_index);
   append_block_internal(std::move(b));
 }
 

@@ -8,23 +8,22 @@
 #include <cstdlib>
 
 namespace iocore {
-namespace detail {
+namespace {
+  // The identity under which the calling OS thread holds locks: its EThread or, on a thread that
+  // runs no event loop (main, a test), the address of a thread_local byte, which is unique per live
+  // thread and never dereferenced.
   EThread *lock_owner()
   {
     if (EThread *t = this_ethread()) {
       return t;
     }
-    // A thread that runs no event loop (main, a test) still needs an identity to hold locks under.
-    // The address of a thread_local byte is unique per live thread and is never dereferenced.
     thread_local char token;
     return reinterpret_cast<EThread *>(&token);
   }
-} // namespace detail
 
-namespace {
   EThread *owner_or_current(EThread *t)
   {
-    return t ? t : detail::lock_owner();
+    return t ? t : lock_owner();
   }
 } // namespace
 
@@ -74,7 +73,7 @@ ProxyMutex::release()
 bool
 ProxyMutex::is_held_by_current_thread() const
 {
-  return thread_holding.load(std::memory_order_relaxed) == detail::lock_owner();
+  return thread_holding.load(std::memory_order_relaxed) == lock_owner();
 }
 
 Ptr<ProxyMutex>

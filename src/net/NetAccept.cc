@@ -82,7 +82,7 @@ namespace {
   }
 } // namespace
 
-NetAccept::NetAccept(AcceptGroup &g, int afd, EThread *t) : group(g), fd(afd), owner(t)
+NetAccept::NetAccept(AcceptGroup &group, int fd, EThread *owner) : group(group), fd(fd), owner(owner)
 {
   ep.type  = EventIO::Type::kAccept;
   ep.owner = this;

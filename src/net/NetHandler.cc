@@ -306,11 +306,11 @@ NetHandler::stop_io(UnixNetVConnection *vc)
   if (vc->fd >= 0) {
     poller->remove(vc->fd);
   }
-  // Seed, "Memo on the atomicity of the in_enable_list operation": ATS clears in_enabled_list and
+  // The in_enabled_list flag is not atomic with the push in ATS: it clears in_enabled_list and
   // unlinks the VC from the atomic list without synchronisation. Here the lists are drained instead
   // (we hold the NetHandler mutex, the only consumer); a push that has claimed the flag but not yet
   // landed is waited for, so the VC is never freed while another thread is linking it
-  // (tests: NetVC.CloseWhileForeignReenablePendingDoesNotUseFreedMemory).
+  // (tests: NetClose.CloseWhileForeignReenablePendingDoesNotUseFreedMemory).
   while (vc->read.in_enabled_list.load(std::memory_order_acquire) || vc->write.in_enabled_list.load(std::memory_order_acquire)) {
     process_enabled_list();
     if (vc->read.in_enabled_list.load(std::memory_order_acquire) || vc->write.in_enabled_list.load(std::memory_order_acquire)) {

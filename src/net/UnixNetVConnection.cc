@@ -1,4 +1,4 @@
-// UnixNetVConnection: the VConnection operations, the read and write algorithms of the seed
+// UnixNetVConnection: the VConnection operations, ATS's read and write algorithms
 // (read_from_net, write_to_net_io, load_buffer_and_write), the call-back helpers with the recursion
 // counter, timeouts, and the accept / connect / migrate paths.
 #include "net/UnixNetVConnection.h"
@@ -175,7 +175,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   bool close_inline = on_owner && !in_callback && (h == nullptr || nh_lockable);
 
   if (close_inline) {
-    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
     if (h) {
       h->free_netvc(this);
       if (!nh_is_ours) {
@@ -191,7 +191,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   }
   if (in_callback || h == nullptr) {
     // Inside a call-back on this VC: the unwinding signal_and_update frees it.
-    closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+    closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
     return;
   }
   // Another thread (or the owner while a foreign thread holds the NetHandler lock): hand the VC to
@@ -199,7 +199,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   // The in_enabled_list flag is claimed before `closed` is published, so an owner that sees `closed`
   // waits for this push to land before freeing (see NetHandler::free_netvc).
   bool push = !read.in_enabled_list.exchange(true, std::memory_order_acq_rel);
-  closed.store(alerrno == -1 ? 1 : -1, std::memory_order_release);
+  closed.store(alerrno == -1 ? kClosed : kAborted, std::memory_order_release);
   if (push) {
     h->push_enable(read, this);
   } else {
@@ -408,7 +408,7 @@ UnixNetVConnection::signal_and_update(NetState &s, int event)
   } else if (event == VC_EVENT_EOS || event == VC_EVENT_ERROR || event == VC_EVENT_ACTIVE_TIMEOUT ||
              event == VC_EVENT_INACTIVITY_TIMEOUT) {
     // Nobody to tell: an orphaned connection closes itself.
-    closed.store(1, std::memory_order_release);
+    closed.store(kClosed, std::memory_order_release);
   }
   if (--recursion == 0 && closed.load(std::memory_order_acquire)) {
     nh->free_netvc(this);
@@ -525,7 +525,7 @@ UnixNetVConnection::read_from_net(NetHandler &h)
     return;
   }
   // write_avail() may add a block; it is 0 while unread data is above the water mark (backpressure).
-  bool had_no_block = !writer->_writer;
+  bool had_no_block = writer->writer_block() == nullptr;
   if (writer->release_when_drained) {
     writer->restore_block_size(); // a shrunk message must not cap what the buffer can take
   }
@@ -614,7 +614,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
 {
   assert_owner_thread();
   if (handshake_pending) {
-    handshake_io(h); // seed: the TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
+    handshake_io(h); // ATS's TLS hook of write_to_net_io; no WRITE_READY before the handshake is done
     return;
   }
   NetState &s = write;
@@ -624,9 +624,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     reschedule(s);
     return;
   }
-  // Seed, "there is no way to determine if the VC is closed asynchronously": ATS's write path does
-  // not check `closed` here; a VC closed from another thread must not be written to (see
-  // NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
+  // ATS's write path does not check `closed` here, so a VC closed asynchronously (from another
+  // thread) can still be written to; it must not be (see NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
   if (closed_during_io(h, lock)) {
     return;
   }
@@ -649,8 +648,9 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
   bool signalled         = false;
 
   // Ask the SM to top up first when the buffer cannot finish the VIO and is at or below its water
-  // mark (with the default water mark: empty). API.md: a writer that only adds data when asked
-  // never stalls; all of nbytes already buffered gets no WRITE_READY, only WRITE_COMPLETE.
+  // mark (with the default water mark: empty), so that a writer that only adds data when asked never
+  // stalls. With all of nbytes already buffered there is no WRITE_READY here; one comes only after a
+  // step the socket cut short (docs/events.md).
   if (towrite != ntodo && !buf.writer()->high_water()) {
     if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
       return;
@@ -721,8 +721,8 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     if (signal_and_update(s, event) == SignalResult::kClosed) {
       return;
     }
-    // Seed: the mutex may change in the write-buffer-empty call-back too; ATS only checks after
-    // WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
+    // The state machine may change the mutex in the write-buffer-empty call-back too; ATS only checks
+    // after WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
     if (lock.get_mutex() != s.vio.mutex.get()) {
       reschedule(s);
       return;
@@ -889,7 +889,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   bool orphan        = (read_running || write_running) && !(read_running && read.vio._cont) && !(write_running && write.vio._cont);
   IOCORE_DEBUG(DebugTag::kInactivityCop, "vc %" PRIu64 ": %s%s", id, event_name(signal_event), orphan ? ": an orphan, closed" : "");
   if (orphan) {
-    closed.store(1, std::memory_order_release);
+    closed.store(kClosed, std::memory_order_release);
     rlock.release();
     wlock.release();
     nh->free_netvc(this);
@@ -1079,7 +1079,7 @@ UnixNetVConnection::startEvent(int event, void *data)
   }
   if (action_.cancelled.load(std::memory_order_acquire)) {
     // Never reached a NetHandler: no socket, no lists, nothing to call back; just the memory
-    // (seed, free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
+    // (as ATS's free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
     free_thread(t);
     return EVENT_DONE;
   }

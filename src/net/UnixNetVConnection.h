@@ -8,7 +8,7 @@
 // running on it (recursion == 0): a close asked for inside a call-back sets `closed` and the
 // outermost call-back's return (or the NetHandler's next look at it) frees it.
 //
-// NetState per direction (seed: read.enabled / read.triggered):
+// NetState per direction (ATS: read.enabled / read.triggered):
 //   | enabled | triggered | state                                         | leaves by
 //   |    0    |     0     | idle: the SM wants nothing, kernel not ready  | reenable -> (1,0); epoll edge -> (0,1)
 //   |    1    |     0     | wanted, waiting for the kernel's edge         | epoll edge -> (1,1)
@@ -22,6 +22,7 @@
 
 #include "net/EventIO.h"
 #include "net/IntrusiveList.h"
+#include "net/Poller.h"
 
 #include <atomic>
 #include <cstdint>
@@ -75,7 +76,7 @@ public:
 
   // --- VConnection ---------------------------------------------------------------------------------
   VIO *do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf) override;
-  VIO *do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *buf, bool owner = false) override;
+  VIO *do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *reader, bool owner = false) override;
   void do_io_close(int lerrno = -1) override;
   void do_io_shutdown(ShutdownHowTo_t howto) override;
   void reenable(VIO *vio) override;
@@ -142,9 +143,12 @@ public:
   // --- State ---------------------------------------------------------------------------------------
   NetState read{Direction::kRead};
   NetState write{Direction::kWrite};
-  /// 0 open, 1 closed normally, -1 aborted. Written last in do_io_close, by any thread that holds the
-  /// VIO mutexes; the owner frees the VC when it next sees it.
-  std::atomic<int> closed{0};
+  /// Whether and how the VC was closed. ATS's `closed` is an int with these values; an unscoped
+  /// enum on int keeps code that reads it as an int or a bool ("closed at all?") working.
+  enum CloseState : int { kOpen = 0, kClosed = 1, kAborted = -1 };
+  /// Written last in do_io_close, by any thread that holds the VIO mutexes; the owner frees the VC
+  /// when it next sees it.
+  std::atomic<CloseState> closed{kOpen};
   /// Depth of call-backs into user code running on this VC (owner thread only).
   int recursion          = 0;
   uint8_t shutdown_flags = 0;
@@ -255,8 +259,10 @@ private:
   void set_local_addr();
 };
 
-inline constexpr int EVENTIO_READ  = 1;
-inline constexpr int EVENTIO_WRITE = 2;
+/// What a write step waits on next (ATS's names for the `needs` of load_buffer_and_write): the
+/// poller's readiness bits, one vocabulary for both.
+inline constexpr int EVENTIO_READ  = kReadable;
+inline constexpr int EVENTIO_WRITE = kWritable;
 
 /// Most iovecs per readv/writev (ATS: NET_MAX_IOV).
 inline constexpr int NET_MAX_IOV = 64;

@@ -46,12 +46,7 @@ SSLNetVConnection::SSLNetVConnection()
   handshake_pending = true;
 }
 
-SSLNetVConnection::~SSLNetVConnection()
-{
-  if (_ssl != nullptr) {
-    SSL_free(_ssl);
-  }
-}
+SSLNetVConnection::~SSLNetVConnection() = default;
 
 SSLNetVConnection *
 SSLNetVConnection::alloc()
@@ -79,14 +74,17 @@ SSLNetVConnection::free_thread(EThread *t)
 bool
 SSLNetVConnection::start_tls()
 {
-  SSL_CTX *ctx = server_ctx ? server_ctx->impl().contexts.front() : client_ctx;
-  if (ctx == nullptr || (_ssl = SSL_new(ctx)) == nullptr || SSL_set_fd(_ssl, fd) != 1) {
+  SSL_CTX *ctx = server_ctx ? server_ctx->impl().contexts.front().get() : client_ctx;
+  if (ctx != nullptr) {
+    _ssl.reset(SSL_new(ctx));
+  }
+  if (_ssl == nullptr || SSL_set_fd(_ssl.get(), fd) != 1) {
     _error = take_openssl_errors("cannot create the TLS session");
     return false;
   }
-  SSL_set_app_data(_ssl, this); // for tls_info_callback
+  SSL_set_app_data(_ssl.get(), this); // for tls_info_callback
   if (server_ctx) {
-    SSL_set_accept_state(_ssl);
+    SSL_set_accept_state(_ssl.get());
     // ATS: proxy.config.ssl.handshake_timeout_in replaces the inactivity timeout until the
     // handshake is done; nothing moves the deadline meanwhile, so it bounds the whole handshake.
     if (ink_hrtime hs = server_ctx->config().handshake_timeout; hs > 0) {
@@ -96,27 +94,27 @@ SSLNetVConnection::start_tls()
     }
     return true;
   }
-  SSL_set_connect_state(_ssl);
+  SSL_set_connect_state(_ssl.get());
   const std::string &name = options.sni_servername;
   bool ok                 = true;
   if (!name.empty()) {
-    ok = SSL_set_tlsext_host_name(_ssl, name.c_str()) == 1;
+    ok = SSL_set_tlsext_host_name(_ssl.get(), name.c_str()) == 1;
   }
   if (ok && options.verify_peer) {
     // The certificate must be for the name asked for, or (no name) for the address connected to.
     if (!name.empty()) {
-      ok = SSL_set1_host(_ssl, name.c_str()) == 1;
+      ok = SSL_set1_host(_ssl.get(), name.c_str()) == 1;
     } else {
       const auto *ip = remote_addr.family() == AF_INET6 ? reinterpret_cast<const unsigned char *>(&remote_addr.sin6.sin6_addr)
                                                         : reinterpret_cast<const unsigned char *>(&remote_addr.sin4.sin_addr);
-      ok             = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(_ssl), ip, remote_addr.family() == AF_INET6 ? 16 : 4) == 1;
+      ok             = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(_ssl.get()), ip, remote_addr.family() == AF_INET6 ? 16 : 4) == 1;
     }
   }
   std::string wire;
   if (ok && !options.alpn_protocols.empty()) {
     ok = alpn_to_wire(options.alpn_protocols, wire) &&
-         SSL_set_alpn_protos(_ssl, reinterpret_cast<const unsigned char *>(wire.data()), static_cast<unsigned int>(wire.size())) ==
-             0;
+         SSL_set_alpn_protos(_ssl.get(), reinterpret_cast<const unsigned char *>(wire.data()),
+                             static_cast<unsigned int>(wire.size())) == 0;
   }
   if (!ok) {
     _error = take_openssl_errors("invalid TLS client options (SNI name or ALPN list)");
@@ -138,7 +136,7 @@ SSLNetVConnection::note_failure(int ssl_error, int ret)
     }
     return err;
   }
-  long verify = _ssl && server_ctx == nullptr ? SSL_get_verify_result(_ssl) : X509_V_OK;
+  long verify = _ssl && server_ctx == nullptr ? SSL_get_verify_result(_ssl.get()) : X509_V_OK;
   if (verify != X509_V_OK) {
     _error = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
     ERR_clear_error();
@@ -183,25 +181,22 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   }
   if (socket_error != 0) {
     read.triggered = write.triggered = false;
-    (void)signal_error(s, socket_error); // a refused connect stays ECONNREFUSED (API.md)
+    (void)signal_error(s, socket_error); // a refused connect stays ECONNREFUSED (docs/events.md)
     return;
   }
   if (_ssl == nullptr && !start_tls()) {
-    if (_ssl != nullptr) {
-      SSL_free(_ssl);
-      _ssl = nullptr;
-    }
+    _ssl.reset();
     fail_handshake(s, ENET_SSL_FAILED);
     return;
   }
   clear_errors();
-  int r = SSL_do_handshake(_ssl);
+  int r = SSL_do_handshake(_ssl.get());
   h.note_io();
   if (r == 1) {
     finish_handshake(h);
     return;
   }
-  int e = SSL_get_error(_ssl, r);
+  int e = SSL_get_error(_ssl.get(), r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     _wants                                              = e == SSL_ERROR_WANT_READ ? EVENTIO_READ : EVENTIO_WRITE;
     (e == SSL_ERROR_WANT_READ ? read : write).triggered = false;
@@ -227,7 +222,8 @@ SSLNetVConnection::finish_handshake(NetHandler &h)
 {
   handshake_pending = false;
   net_count(net_counters().tls_handshakes);
-  IOCORE_DEBUG(DebugTag::kSsl, "vc %" PRIu64 ": TLS handshake done (%s, %s)", id, SSL_get_version(_ssl), SSL_get_cipher_name(_ssl));
+  IOCORE_DEBUG(DebugTag::kSsl, "vc %" PRIu64 ": TLS handshake done (%s, %s)", id, SSL_get_version(_ssl.get()),
+               SSL_get_cipher_name(_ssl.get()));
   if (_restore_timeout) {
     _restore_timeout      = false;
     inactivity_timeout_in = _timeout_after_handshake;
@@ -250,7 +246,7 @@ SSLNetVConnection::finish_handshake(NetHandler &h)
 int
 SSLNetVConnection::classify_read_end(int ret, int *err)
 {
-  int e = SSL_get_error(_ssl, ret);
+  int e = SSL_get_error(_ssl.get(), ret);
   switch (e) {
   case SSL_ERROR_WANT_READ:
   case SSL_ERROR_WANT_X509_LOOKUP:
@@ -319,7 +315,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     (void)signal_error(s, lerrno != 0 ? lerrno : ENET_SSL_FAILED);
     return;
   }
-  bool had_no_block = !writer->_writer;
+  bool had_no_block = writer->writer_block() == nullptr;
   if (writer->release_when_drained) {
     writer->restore_block_size();
   }
@@ -334,7 +330,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
       break;
     }
     clear_errors();
-    int n = SSL_read(_ssl, writer->end(), static_cast<int>(chunk));
+    int n = SSL_read(_ssl.get(), writer->end(), static_cast<int>(chunk));
     net_count(net_counters().calls_to_read);
     h.note_io();
     if (n > 0) {
@@ -372,7 +368,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
     disable(s); // a full buffer: stop without an event, the SM reenables after consuming
     return;
   }
-  // EOS / ERROR after data: the data first (API.md); the end follows on the next round.
+  // EOS / ERROR after data: the data first (docs/events.md); the end follows on the next round.
   _read_end_event = end_event;
   _read_end_errno = end_errno;
   finish_read(lock, total, had_no_block);
@@ -407,7 +403,7 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
       len = std::min<int64_t>(len, _redo_write_size);
     }
     clear_errors();
-    int n = SSL_write(_ssl, b->start() + offset, static_cast<int>(len));
+    int n = SSL_write(_ssl.get(), b->start() + offset, static_cast<int>(len));
     net_count(net_counters().calls_to_write);
     if (n > 0) {
       _redo_write_size = 0;
@@ -416,7 +412,7 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
       r = n;
       continue;
     }
-    int e = SSL_get_error(_ssl, n);
+    int e = SSL_get_error(_ssl.get(), n);
     if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
       _redo_write_size = static_cast<int>(len);
       needs |= e == SSL_ERROR_WANT_WRITE ? EVENTIO_WRITE : EVENTIO_READ;
@@ -448,9 +444,9 @@ SSLNetVConnection::send_close_notify()
 {
   // close_notify, so the peer can tell the end from a truncation. Not after a fatal error
   // (OpenSSL forbids it) nor before the handshake completed (there is no session to close).
-  if (_ssl != nullptr && !handshake_pending && !_fatal && (SSL_get_shutdown(_ssl) & SSL_SENT_SHUTDOWN) == 0) {
+  if (_ssl != nullptr && !handshake_pending && !_fatal && (SSL_get_shutdown(_ssl.get()) & SSL_SENT_SHUTDOWN) == 0) {
     clear_errors();
-    (void)SSL_shutdown(_ssl);
+    (void)SSL_shutdown(_ssl.get());
     clear_errors();
   }
 }
@@ -471,9 +467,9 @@ SSLNetVConnection::move_kind_state_to(UnixNetVConnection *nvc)
   auto *to       = static_cast<SSLNetVConnection *>(nvc);
   to->server_ctx = server_ctx;
   to->client_ctx = client_ctx;
-  to->_ssl       = std::exchange(_ssl, nullptr); // the socket (and so the BIO's fd) is the same
+  to->_ssl       = std::move(_ssl); // the socket (and so the BIO's fd) is the same
   if (to->_ssl != nullptr) {
-    SSL_set_app_data(to->_ssl, to);
+    SSL_set_app_data(to->_ssl.get(), to);
   }
   to->_close_notify_received   = _close_notify_received;
   to->handshake_pending        = handshake_pending;
@@ -505,17 +501,17 @@ SSLNetVConnection::info() const
     }
     return i;
   }
-  if (const char *sni = SSL_get_servername(_ssl, TLSEXT_NAMETYPE_host_name)) {
+  if (const char *sni = SSL_get_servername(_ssl.get(), TLSEXT_NAMETYPE_host_name)) {
     i.server_name = sni;
   }
   if (!handshake_pending) {
-    i.version = SSL_get_version(_ssl);
-    if (const SSL_CIPHER *c = SSL_get_current_cipher(_ssl)) {
+    i.version = SSL_get_version(_ssl.get());
+    if (const SSL_CIPHER *c = SSL_get_current_cipher(_ssl.get())) {
       i.cipher = SSL_CIPHER_get_name(c);
     }
     const unsigned char *alpn = nullptr;
     unsigned int alpn_len     = 0;
-    SSL_get0_alpn_selected(_ssl, &alpn, &alpn_len);
+    SSL_get0_alpn_selected(_ssl.get(), &alpn, &alpn_len);
     if (alpn != nullptr) {
       i.alpn.assign(reinterpret_cast<const char *>(alpn), alpn_len);
     }

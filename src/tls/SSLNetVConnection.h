@@ -14,6 +14,7 @@
 #include "iocore/tls/TLS.h"
 
 #include "net/UnixNetVConnection.h"
+#include "tls/OpenSslPtr.h"
 
 #include <openssl/ssl.h>
 
@@ -68,7 +69,7 @@ private:
   /// Deliver an end of stream or error seen after data that has now been reported.
   void deliver_read_end(NetState &s);
 
-  SSL *_ssl = nullptr;
+  SslPtr _ssl;
   std::string _error;
   std::optional<ink_hrtime> _timeout_after_handshake; ///< the inactivity timeout to restore (server)
   int _redo_write_size        = 0;                    ///< OpenSSL wants a retried write to be the same

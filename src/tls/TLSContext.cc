@@ -119,9 +119,10 @@ namespace {
   }
 
   /// One certificate's context; nullptr with *error set on failure.
-  SSL_CTX *make_server_ctx(const TLSCertificate &c, TLSServerContext::Impl &impl, std::string &error)
+  SslCtxPtr make_server_ctx(const TLSCertificate &c, TLSServerContext::Impl &impl, std::string &error)
   {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SslCtxPtr owned(SSL_CTX_new(TLS_server_method()));
+    SSL_CTX *ctx = owned.get();
     if (ctx == nullptr) {
       error = take_openssl_errors("SSL_CTX_new failed");
       return nullptr;
@@ -148,7 +149,6 @@ namespace {
       ERR_clear_error();
     }
     if (!error.empty()) {
-      SSL_CTX_free(ctx);
       return nullptr;
     }
     static const unsigned char kSessionContext[] = "iocore";
@@ -159,7 +159,7 @@ namespace {
     if (!impl.alpn_wire.empty()) {
       SSL_CTX_set_alpn_select_cb(ctx, alpn_callback, &impl);
     }
-    return ctx;
+    return owned;
   }
 } // namespace
 
@@ -201,13 +201,6 @@ alpn_to_wire(std::string_view list, std::string &wire)
   return true;
 }
 
-TLSServerContext::Impl::~Impl()
-{
-  for (SSL_CTX *ctx : contexts) {
-    SSL_CTX_free(ctx);
-  }
-}
-
 SSL_CTX *
 TLSServerContext::Impl::find(std::string_view server_name) const
 {
@@ -245,11 +238,12 @@ TLSServerContext::create(const TLSServerConfig &config, std::string *error)
   }
   for (std::size_t i = 0; err.empty() && i < config.certificates.size(); ++i) {
     const TLSCertificate &c = config.certificates[i];
-    SSL_CTX *ctx            = make_server_ctx(c, *impl, err);
-    if (ctx == nullptr) {
+    SslCtxPtr owned         = make_server_ctx(c, *impl, err);
+    if (owned == nullptr) {
       break;
     }
-    impl->contexts.push_back(ctx);
+    SSL_CTX *ctx = owned.get();
+    impl->contexts.push_back(std::move(owned));
     std::vector<std::string> names = c.server_names.empty() ? names_in_certificate(ctx) : c.server_names;
     for (const std::string &n : names) {
       std::string name = lower(n);
@@ -281,7 +275,8 @@ client_ssl_ctx(bool verify_peer, const std::string &ca_file, std::string *error)
   if (auto it = cache.find(key); it != cache.end()) {
     return it->second;
   }
-  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SslCtxPtr owned(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX *ctx = owned.get();
   if (ctx == nullptr) {
     if (error) {
       *error = take_openssl_errors("SSL_CTX_new failed");
@@ -296,7 +291,6 @@ client_ssl_ctx(bool verify_peer, const std::string &ca_file, std::string *error)
         *error = "TLS: cannot load CA file " + (ca_file.empty() ? std::string("(system default)") : ca_file) + ": " +
                  take_openssl_errors("unreadable");
       }
-      SSL_CTX_free(ctx);
       return nullptr;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
@@ -304,7 +298,7 @@ client_ssl_ctx(bool verify_peer, const std::string &ca_file, std::string *error)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
   decode_shared_certificates(ctx);
-  cache.emplace(key, ctx);
+  cache.emplace(key, owned.release()); // kept for the process (above)
   return ctx;
 }
 } // namespace iocore

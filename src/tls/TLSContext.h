@@ -4,6 +4,8 @@
 
 #include "iocore/tls/TLS.h"
 
+#include "tls/OpenSslPtr.h"
+
 #include <openssl/ssl.h>
 
 #include <string>
@@ -13,8 +15,8 @@
 
 namespace iocore {
 struct TLSServerContext::Impl {
-  Impl() = default;
-  ~Impl();
+  Impl()                        = default;
+  ~Impl()                       = default;
   Impl(const Impl &)            = delete;
   Impl &operator=(const Impl &) = delete;
 
@@ -23,7 +25,7 @@ struct TLSServerContext::Impl {
   SSL_CTX *find(std::string_view server_name) const;
 
   TLSServerConfig config;
-  std::vector<SSL_CTX *> contexts; ///< one per certificate, in config order; [0] is the default
+  std::vector<SslCtxPtr> contexts; ///< one per certificate, in config order; [0] is the default
   std::unordered_map<std::string, SSL_CTX *> exact_names;
   std::unordered_map<std::string, SSL_CTX *> wildcard_names; ///< "example.com" for "*.example.com"
   std::string alpn_wire;                                     ///< config.alpn_protocols in ALPN wire format

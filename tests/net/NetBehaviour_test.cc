@@ -409,8 +409,8 @@ TEST(NetClose, CloseFromAnotherThreadClosesPromptly)
   EXPECT_LT(ms_between(t0, std::chrono::steady_clock::now()), 10000.0) << "freed through the enable list, not the cop";
 }
 
-// Seed, "Memo on the atomicity of the in_enable_list operation": reenable from a foreign thread
-// puts the VC on the atomic enable list; closing it right after must not free it while linked.
+// ATS's in_enabled_list is not updated atomically with the enable list: reenable from a foreign
+// thread puts the VC on the atomic enable list; closing it right after must not free it while linked.
 void
 close_while_foreign_reenable_pending(int threads, int connections)
 {
@@ -647,9 +647,9 @@ TEST(NetScale, ThousandConcurrentConnectionsEachEchoed)
 } // namespace
 
 namespace {
-// Seed, write path: "There is no way to determine if the VC is closed asynchronously". A VC closed
-// from another thread while its write is waiting for the socket to drain must be freed by the next
-// write pass, not written to.
+// ATS's write path cannot tell that a VC was closed asynchronously. A VC closed from another thread
+// while its write is waiting for the socket to drain must be freed by the next write pass, not
+// written to.
 TEST(NetVC, WriteAfterForeignCloseFreesInsteadOfWriting)
 {
   SessionServer server([] {
@@ -691,8 +691,8 @@ TEST(NetVC, WriteAfterForeignCloseFreesInsteadOfWriting)
   EXPECT_EQ(static_cast<int64_t>(r.size()), written) << "no byte may be written after do_io_close";
 }
 
-// Seed, write path: "the upper state machine may modify the mutex" in the write-buffer-empty
-// call-back; the write step must notice and not touch the VIO under the old lock.
+// The state machine may change the VIO's mutex in the write-buffer-empty call-back (ATS's write path
+// does not look); the write step must notice and not touch the VIO under the old lock.
 TEST(NetVC, MutexChangedInWriteBufferEmptyCallbackIsHonoured)
 {
   struct Second : Continuation {
@@ -741,8 +741,8 @@ TEST(NetVC, MutexChangedInWriteBufferEmptyCallbackIsHonoured)
   s->close();
 }
 
-// Seed, free(): a VC that never reached a net thread (its connect was cancelled before startEvent
-// ran) is freed quietly: no call-back, no leak (ASan), no socket.
+// As ATS's free(): a VC that never reached a net thread (its connect was cancelled before
+// startEvent ran) is freed quietly: no call-back, no leak (ASan), no socket.
 TEST(NetConnect, CancelledBeforeItStartsIsFreedQuietly)
 {
   Session client([](Session &, int, void *) { return EVENT_DONE; });
@@ -1001,7 +1001,7 @@ orphaning_session(std::function<void(NetVConnection *)> arm)
   });
 }
 
-// The seed's rule (ATS TS-4131): a connection whose VIOs have no continuation closes itself on a
+// ATS's rule (TS-4131): a connection whose VIOs have no continuation closes itself on a
 // timeout. Disabling both directions stopped the clock; the explicit setter arms it again.
 TEST(NetTimeouts, AnOrphanWithAnInactivityTimeoutIsClosedByTheCop)
 {

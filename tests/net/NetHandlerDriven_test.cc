@@ -156,7 +156,7 @@ TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockAfterAReadFindsNoth
   poller->make_ready(fds[0], kReadable);
   run(); // read "ping" (consumed in READ_READY), read again: EAGAIN -> blocks dropped
   EXPECT_EQ(rec.received, 4);
-  EXPECT_EQ(rec.buf->_writer.get(), nullptr);
+  EXPECT_EQ(rec.buf->writer_block(), nullptr);
   ASSERT_EQ(::write(fds[1], "pong!", 5), 5);
   poller->make_ready(fds[0], kReadable);
   run(); // the read path allocates a block again
@@ -168,14 +168,14 @@ TEST_F(DrivenNet, ASmallReadIntoAReleasedBufferIsKeptInASmallBlock)
 {
   rec.buf->release_when_drained = true;
   run(); // nothing to read: the buffer lets its block go
-  ASSERT_EQ(rec.buf->_writer.get(), nullptr);
+  ASSERT_EQ(rec.buf->writer_block(), nullptr);
   IOBufferReader *slow = rec.buf->alloc_reader(); // keeps the bytes unread after READ_READY
   ASSERT_EQ(::write(fds[1], "ping", 4), 4);
   poller->make_ready(fds[0], kReadable);
   run();
   EXPECT_EQ(rec.received, 4);
-  ASSERT_NE(rec.buf->_writer.get(), nullptr);
-  EXPECT_EQ(rec.buf->_writer->block_size(), 128) << "4 bytes do not hold on to a 4 KiB block";
+  ASSERT_NE(rec.buf->writer_block(), nullptr);
+  EXPECT_EQ(rec.buf->writer_block()->block_size(), 128) << "4 bytes do not hold on to a 4 KiB block";
   char got[8] = {};
   EXPECT_EQ(slow->read(got, sizeof(got)), 4);
   EXPECT_EQ(std::string(got, 4), "ping");
@@ -188,7 +188,7 @@ TEST_F(DrivenNet, UnreadDataKeepsTheBlocksAndDefaultBuffersKeepThemAlways)
   ASSERT_EQ(::write(fds[1], "ping", 4), 4);
   poller->make_ready(fds[0], kReadable);
   run();
-  EXPECT_NE(rec.buf->_writer.get(), nullptr) << "off by default, as in ATS";
+  EXPECT_NE(rec.buf->writer_block(), nullptr) << "off by default, as in ATS";
   rec.buf->release_when_drained = true;
   IOBufferReader *slow          = rec.buf->alloc_reader(); // a second reader that never reads
   slow->consume(slow->read_avail());                       // it starts at the block's start: skip "ping"
@@ -197,7 +197,7 @@ TEST_F(DrivenNet, UnreadDataKeepsTheBlocksAndDefaultBuffersKeepThemAlways)
   run();
   EXPECT_EQ(rec.received, 8);
   EXPECT_EQ(slow->read_avail(), 4);
-  EXPECT_NE(rec.buf->_writer.get(), nullptr) << "a reader still has unread bytes";
+  EXPECT_NE(rec.buf->writer_block(), nullptr) << "a reader still has unread bytes";
   rec.buf->dealloc_reader(slow);
 }
 
@@ -216,7 +216,7 @@ TEST_F(DrivenNet, ABufferMarkedReleaseWhenDrainedHoldsNoBlockOnceItsLastByteIsSe
   char got[8] = {};
   EXPECT_EQ(::read(fds[1], got, sizeof(got)), 5);
   EXPECT_EQ(std::string(got, 5), "reply");
-  EXPECT_EQ(out->_writer.get(), nullptr);
+  EXPECT_EQ(out->writer_block(), nullptr);
   {
     MutexLock lock(rec.mutex, &thread);
     vc->do_io_write(nullptr, 0, nullptr);
@@ -529,12 +529,12 @@ TEST_F(DrivenRead, AMessageKeptInAShrunkBlockDoesNotCapWhatTheBufferTakes)
   start_pair();
   sm.buf->release_when_drained = true;
   thread.run_one_iteration(0); // nothing to read: the buffer lets its block go
-  ASSERT_EQ(sm.buf->_writer.get(), nullptr);
+  ASSERT_EQ(sm.buf->writer_block(), nullptr);
   std::string part1(120, 'a'), part2(130, 'b'); // one 200-byte frame split unevenly, and 50 more
   ASSERT_EQ(::write(peer, part1.data(), part1.size()), 120);
   poller->make_ready(vc->fd, kReadable);
   thread.run_one_iteration(0); // 120 bytes, kept unconsumed in a 128-byte block
-  ASSERT_EQ(sm.buf->_writer->block_size(), 128);
+  ASSERT_EQ(sm.buf->writer_block()->block_size(), 128);
   ASSERT_EQ(::write(peer, part2.data(), part2.size()), 130);
   poller->make_ready(vc->fd, kReadable);
   EXPECT_TRUE(run_until_seen(250)) << "saw " << sm.seen << " of 250 bytes";

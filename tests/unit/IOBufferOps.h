@@ -102,7 +102,7 @@ run_iobuffer_program(NextByte &&next, int steps, std::string &why)
       break;
     }
     case 2: // clone a reader
-      if (b.readers.size() < kMaxMIOBufferReaders) {
+      if (b.readers.size() < MAX_MIOBUFFER_READERS) {
         b.readers.push_back({t.reader->clone(), t.model});
       }
       break;
@@ -134,7 +134,7 @@ run_iobuffer_program(NextByte &&next, int steps, std::string &why)
       break;
     }
     case 6: { // the net read path: size with write_avail(), fill the blocks through end(), fill()
-      IOBufferBlock *w = b.mbuf->_writer.get();
+      IOBufferBlock *w = b.mbuf->writer_block();
       bool had_spare   = w != nullptr && w->next;
       int64_t cur      = b.mbuf->current_write_avail();
       int64_t room     = b.mbuf->write_avail();
@@ -168,9 +168,9 @@ run_iobuffer_program(NextByte &&next, int steps, std::string &why)
       b.mbuf->set_water_mark(n % 4 == 0 ? 0 : n * 3);
       break;
     case 8: // a new reader starts at the start of the writer block
-      if (b.readers.size() < kMaxMIOBufferReaders) {
+      if (b.readers.size() < MAX_MIOBUFFER_READERS) {
         int64_t from_writer = 0;
-        for (IOBufferBlock *blk = b.mbuf->_writer.get(); blk; blk = blk->next.get()) {
+        for (IOBufferBlock *blk = b.mbuf->writer_block(); blk; blk = blk->next.get()) {
           from_writer += blk->read_avail();
         }
         if (from_writer > static_cast<int64_t>(b.stream.size())) {

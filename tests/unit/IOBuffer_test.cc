@@ -1,5 +1,5 @@
 // Unit tests of the IO buffer layer, one per behaviour: size classes, blocks, readers, the writer's
-// water-mark rules (spec section 3.4), zero-copy sharing between buffers and when blocks are freed.
+// water-mark rules (MIOBuffer::write_avail() in IOBuffer.h), zero-copy sharing between buffers and when blocks are freed.
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include <gtest/gtest.h>
@@ -8,11 +8,13 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 using namespace iocore;
 
 static_assert(MAX_BUFFER_SIZE_INDEX == 14 && DEFAULT_BUFFER_SIZES == 15);
-static_assert(kMaxMIOBufferReaders == 5 && MAX_MIOBUFFER_READERS == 5);
+static_assert(MAX_MIOBUFFER_READERS == 5);
 
 namespace {
 struct BufferDeleter {
@@ -205,7 +207,7 @@ TEST(MIOBuffer, FreshFourKBufferHasOneEmptyBlock)
   EXPECT_EQ(b->current_write_avail(), 4096);
   EXPECT_EQ(b->write_avail(), 4096);
   EXPECT_EQ(b->max_read_avail(), 0);
-  EXPECT_EQ(b->first_write_block(), b->_writer.get());
+  EXPECT_EQ(b->first_write_block(), b->writer_block());
 }
 
 TEST(MIOBuffer, WritingPastABlockAddsBlocksAndMovesTheWriter)
@@ -260,7 +262,7 @@ TEST(MIOBuffer, WriteAvailDoesNotGrowWhileUnreadDataExceedsWaterMark)
   IOBufferReader *r = b->alloc_reader();
   write(b.get(), pattern(128));
   EXPECT_EQ(b->write_avail(), 0) << "full block with unread data: backpressure";
-  EXPECT_EQ(b->_writer->next, nullptr) << "and no block was added";
+  EXPECT_EQ(b->writer_block()->next, nullptr) << "and no block was added";
   r->consume(100);
   EXPECT_EQ(b->write_avail(), 0) << "28 unread bytes are still above the water mark 0";
 }
@@ -299,7 +301,7 @@ TEST(MIOBuffer, CurrentWriteAvailNeverAddsABlock)
   write(b.get(), pattern(128));
   r->consume(128);
   EXPECT_EQ(b->current_write_avail(), 0);
-  EXPECT_EQ(b->_writer->next, nullptr);
+  EXPECT_EQ(b->writer_block()->next, nullptr);
   EXPECT_TRUE(b->current_low_water());
 }
 
@@ -345,11 +347,11 @@ TEST(MIOBuffer, FirstWriteBlockSkipsAFullWriterBlock)
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
   write(b.get(), pattern(128));
-  IOBufferBlock *full = b->_writer.get();
+  IOBufferBlock *full = b->writer_block();
   EXPECT_EQ(b->first_write_block(), full) << "no spare yet";
   r->consume(128);
   ASSERT_EQ(b->write_avail(), 128);
-  EXPECT_EQ(b->_writer.get(), full) << "the writer stays on the full block";
+  EXPECT_EQ(b->writer_block(), full) << "the writer stays on the full block";
   EXPECT_EQ(b->first_write_block(), full->next.get());
   EXPECT_EQ(b->end(), full->next->buf());
 }
@@ -392,7 +394,7 @@ TEST(MIOBuffer, AppendBlockHandsTheBlockToTheBufferAsItsWriter)
   std::memcpy(x->end(), "abc", 3);
   x->fill(3);
   b->append_block(x.get());
-  EXPECT_EQ(b->_writer.get(), x.get());
+  EXPECT_EQ(b->writer_block(), x.get());
   write(b.get(), "def");
   EXPECT_EQ(x->read_avail(), 6) << "later writes go into the appended block's free space";
   EXPECT_EQ(read_all(r), "abcdef");
@@ -474,16 +476,16 @@ TEST(MIOBuffer, NewReaderSeesTheWholeWriterBlockEvenWhatOthersConsumed)
 TEST(MIOBuffer, SixthReaderIsRejected)
 {
   Buffer b = make(BUFFER_SIZE_INDEX_128);
-  for (int i = 0; i < kMaxMIOBufferReaders; ++i) {
+  for (int i = 0; i < MAX_MIOBUFFER_READERS; ++i) {
     EXPECT_NE(b->alloc_reader(), nullptr);
   }
-  EXPECT_DEATH(b->alloc_reader(), "more than kMaxMIOBufferReaders \\(5\\) readers");
+  EXPECT_DEATH(b->alloc_reader(), "more than MAX_MIOBUFFER_READERS \\(5\\) readers");
 }
 
 TEST(MIOBuffer, DeallocatedReaderSlotIsReused)
 {
   Buffer b = make(BUFFER_SIZE_INDEX_128);
-  IOBufferReader *rs[kMaxMIOBufferReaders];
+  IOBufferReader *rs[MAX_MIOBUFFER_READERS];
   for (auto &r : rs) {
     r = b->alloc_reader();
   }
@@ -500,7 +502,7 @@ TEST(MIOBuffer, ReadersKeepTheirPlaceWhenMoreSlotsAreAdded)
   IOBufferReader *one = b->alloc_reader();
   b->write("abcdef", 6);
   one->consume(2);
-  IOBufferReader *rest[kMaxMIOBufferReaders - 1];
+  IOBufferReader *rest[MAX_MIOBUFFER_READERS - 1];
   for (auto &r : rest) {
     r = b->alloc_reader();
     ASSERT_NE(r, one);
@@ -568,7 +570,7 @@ TEST(IOBufferReader, ConsumeNeverMovesOntoAnEmptyTailBlock)
   Buffer b          = make(BUFFER_SIZE_INDEX_128);
   IOBufferReader *r = b->alloc_reader();
   write(b.get(), pattern(128));
-  IOBufferBlock *full = b->_writer.get();
+  IOBufferBlock *full = b->writer_block();
   r->consume(128);
   ASSERT_EQ(b->write_avail(), 128); // an empty spare after the full block
   EXPECT_EQ(r->block.get(), full);
@@ -576,7 +578,7 @@ TEST(IOBufferReader, ConsumeNeverMovesOntoAnEmptyTailBlock)
   write(b.get(), "z");
   r->consume(0);
   EXPECT_EQ(read_all(r), "z");
-  EXPECT_EQ(r->block.get(), b->_writer.get());
+  EXPECT_EQ(r->block.get(), b->writer_block());
 }
 
 TEST(IOBufferReader, ConsumePastReadAvailAborts)
@@ -666,6 +668,60 @@ TEST(IOBufferReader, SizeLimitCapsWhatTheReaderSees)
   r->consume(3);
   EXPECT_EQ(r->size_limit, 1);
   EXPECT_EQ(read_all(r), "3");
+}
+
+namespace {
+std::vector<std::string>
+pieces_of(const IOBufferReader *r)
+{
+  std::vector<std::string> out;
+  for (std::string_view piece : r->blocks()) {
+    out.emplace_back(piece);
+  }
+  return out;
+}
+} // namespace
+
+TEST(IOBufferReader, BlocksWalksTheUnreadBytesOnePiecePerBlockWithoutConsuming)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  std::string data  = pattern(300);
+  write(b.get(), data);
+  r->consume(10);
+
+  std::vector<std::string> pieces = pieces_of(r);
+  ASSERT_EQ(pieces.size(), 3U);
+  EXPECT_EQ(pieces[0], data.substr(10, 118)) << "the first piece starts at the reader's position";
+  EXPECT_EQ(pieces[1], data.substr(128, 128));
+  EXPECT_EQ(pieces[2], data.substr(256));
+  EXPECT_EQ(r->read_avail(), 290) << "walking consumes nothing";
+  EXPECT_EQ(pieces_of(r), pieces) << "and can be done again";
+}
+
+TEST(IOBufferReader, BlocksStartsPastTheBlockAReaderHasConsumed)
+{
+  // A reader that consumed a whole block stays on it (at its end) until the next block exists.
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  write(b.get(), pattern(128));
+  r->consume(128);
+  write(b.get(), "next");
+  ASSERT_EQ(r->read_avail(), 4);
+  EXPECT_EQ(pieces_of(r), std::vector<std::string>{"next"});
+}
+
+TEST(IOBufferReader, BlocksStopsAtTheSizeLimitAndIsEmptyForADrainedReader)
+{
+  Buffer b          = make(BUFFER_SIZE_INDEX_128);
+  IOBufferReader *r = b->alloc_reader();
+  EXPECT_TRUE(r->blocks().begin() == r->blocks().end()) << "no block yet";
+  write(b.get(), pattern(200));
+  r->size_limit = 130;
+  EXPECT_EQ(pieces_of(r), (std::vector<std::string>{pattern(128), pattern(200).substr(128, 2)}));
+  r->size_limit = INT64_MAX;
+  r->consume(200);
+  EXPECT_TRUE(r->blocks().begin() == r->blocks().end()) << "nothing left to see";
 }
 
 TEST(IOBufferReader, BlockIsFreedWhenEveryReaderConsumedPastIt)
@@ -759,8 +815,8 @@ TEST(MIOBuffer, WriteBlockAppendsTrimmedClonesOfTheChain)
   c->fill(5);
   a->next = c;
   EXPECT_EQ(dst->write(a.get(), 6, 2), 6);
-  EXPECT_EQ(dst->_writer->data.get(), c->data.get()) << "the last appended block is a clone of c";
-  EXPECT_EQ(dst->_writer->write_avail(), 0);
+  EXPECT_EQ(dst->writer_block()->data.get(), c->data.get()) << "the last appended block is a clone of c";
+  EXPECT_EQ(dst->writer_block()->write_avail(), 0);
   EXPECT_EQ(read_all(dr), "cdefgh");
   EXPECT_EQ(a->read_avail(), 5) << "the source blocks are untouched";
   EXPECT_EQ(c->read_avail(), 5);
@@ -835,13 +891,13 @@ TEST(MIOBuffer, ReleaseBlocksIfDrainedDropsTheChainOnlyWhenEveryReaderIsDrained)
   b->write("hello", 5);
   r1->consume(5);
   EXPECT_FALSE(b->release_blocks_if_drained()) << "r2 has not read yet";
-  EXPECT_NE(b->_writer.get(), nullptr);
+  EXPECT_NE(b->writer_block(), nullptr);
   r2->size_limit = 0; // a limit hides the bytes from read_avail() but they are still unread
   EXPECT_FALSE(b->release_blocks_if_drained());
   r2->size_limit = INT64_MAX;
   r2->consume(5);
   EXPECT_TRUE(b->release_blocks_if_drained());
-  EXPECT_EQ(b->_writer.get(), nullptr);
+  EXPECT_EQ(b->writer_block(), nullptr);
   EXPECT_EQ(r1->block.get(), nullptr);
   EXPECT_EQ(r2->block.get(), nullptr);
   EXPECT_FALSE(b->release_blocks_if_drained()) << "nothing left to drop";
@@ -888,7 +944,7 @@ TEST(MIOBuffer, ShrinkSparseBlockMovesASmallMessageIntoASmallBlock)
   b->write("GET / HTTP/1.1\r\n\r\n", 18);
   r2->consume(4);
   ASSERT_TRUE(b->shrink_sparse_block());
-  EXPECT_EQ(b->_writer->block_size(), 128);
+  EXPECT_EQ(b->writer_block()->block_size(), 128);
   EXPECT_EQ(read_all(r1), "GET / HTTP/1.1\r\n\r\n");
   EXPECT_EQ(read_all(r2), "/ HTTP/1.1\r\n\r\n");
   b->write("more", 4); // the next write goes on in the small block, then into a new big one

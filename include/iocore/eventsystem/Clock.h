@@ -6,10 +6,12 @@
 #include "iocore/eventsystem/Time.h"
 
 namespace iocore {
+/// Where an EThread reads the time. steady_clock() in production; a test's manual clock elsewhere.
 class Clock
 {
 public:
-  virtual ~Clock()               = default;
+  virtual ~Clock() = default;
+  /// Monotonic now, in nanoseconds.
   virtual ink_hrtime now() const = 0;
 };
 

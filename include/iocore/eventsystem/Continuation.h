@@ -7,11 +7,20 @@
 #include "iocore/eventsystem/Ptr.h"
 
 namespace iocore {
+/// A handler plus the mutex that is held whenever the library calls it. Derive from it, point the
+/// handler at a member function with set_handler(), and hand the object to the library; every
+/// call-back then arrives as handleEvent(event, data) on an event thread, under `mutex`.
 class Continuation
 {
 public:
+  /// A handler: a member function taking the event code and its data, returning EVENT_DONE or
+  /// EVENT_CONT (see EventCodes.h for what the library does with the value).
   using Handler = int (Continuation::*)(int event, void *data);
 
+  /// A continuation locked by `m`. One without a mutex is given one when it needs it: the thread's
+  /// mutex when it is scheduled on an EThread, a new one for connect_re() and spawn_thread(). An
+  /// accept continuation without a mutex keeps none: each NET_EVENT_ACCEPT call holds the new
+  /// connection's own mutex instead.
   explicit Continuation(Ptr<ProxyMutex> m = {});
   virtual ~Continuation();
   Continuation(const Continuation &)            = delete;
@@ -24,6 +33,7 @@ public:
   /// continuation has none.
   int handleEvent(int event = EVENT_NONE, void *data = nullptr);
 
+  /// The current handler (set_handler() sets it).
   Handler handler = nullptr;
   /// The lock held whenever the library calls handleEvent.
   Ptr<ProxyMutex> mutex;

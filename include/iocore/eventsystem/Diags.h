@@ -12,6 +12,7 @@
 #include <string_view>
 
 namespace iocore {
+/// A subject of debug output, switched on and off by name (debug_tag_name()).
 enum class DebugTag : uint32_t {
   kIocoreNet,     ///< "iocore_net": VIO calls, reads, writes, events signalled, closes
   kInactivityCop, ///< "inactivity_cop": timeouts, orphans, keep-alive and active-queue evictions

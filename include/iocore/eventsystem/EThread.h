@@ -20,6 +20,8 @@
 namespace iocore {
 class Continuation;
 
+/// What an EThread runs: REGULAR an event loop, DEDICATED one continuation (blocking work such as
+/// an accept loop) and nothing else.
 enum ThreadType { REGULAR, DEDICATED };
 
 /// What an EThread calls at the end of each loop iteration to wait for work. The default one waits
@@ -32,6 +34,8 @@ public:
   virtual void wait_for_activity(ink_hrtime timeout) = 0;
 };
 
+/// One event loop on one OS thread (see the top of this file for what an iteration does).
+/// Everything scheduled on an EThread runs on that OS thread, one handler at a time.
 class EThread
 {
 public:
@@ -42,18 +46,30 @@ public:
   EThread(const EThread &)            = delete;
   EThread &operator=(const EThread &) = delete;
 
-  // Scheduling from any thread. The continuation gets `callback_event` and the Event* as data.
-  // A continuation without a mutex is given this thread's mutex (as ATS does).
+  /// @name Scheduling, from any thread
+  /// @{
+
+  /// Queue a call of c->handleEvent(callback_event, event) on this thread: now (imm), at an absolute
+  /// time of this thread's clock (at), after a delay (in), or repeatedly (every: period > 0 after
+  /// each period, period < 0 once per loop iteration). The returned Event is owned by the thread;
+  /// keep it only to cancel or re-schedule it. A continuation without a mutex is given this thread's
+  /// mutex (as in ATS). Work scheduled on a DEDICATED thread goes to a thread of group ET_CALL.
   Event *schedule_imm(Continuation *c, int callback_event = EVENT_IMMEDIATE, void *cookie = nullptr);
   Event *schedule_at(Continuation *c, ink_hrtime at, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
   Event *schedule_in(Continuation *c, ink_hrtime in, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
   Event *schedule_every(Continuation *c, ink_hrtime period, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
+  /// @}
 
-  // The same, only from this thread itself: no atomics, no wake-up.
+  /// @name Scheduling from this thread itself
+  /// @{
+
+  /// As the schedule_* above, for a caller running on this thread (aborts otherwise): the event
+  /// goes onto the thread's local queues without atomics or a wake-up.
   Event *schedule_imm_local(Continuation *c, int callback_event = EVENT_IMMEDIATE, void *cookie = nullptr);
   Event *schedule_at_local(Continuation *c, ink_hrtime at, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
   Event *schedule_in_local(Continuation *c, ink_hrtime in, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
   Event *schedule_every_local(Continuation *c, ink_hrtime period, int callback_event = EVENT_INTERVAL, void *cookie = nullptr);
+  /// @}
 
   /// Queue an already-filled Event (ethread, continuation, timeout_at, period set). Any thread.
   Event *schedule(Event *e);
@@ -67,12 +83,15 @@ public:
   static ink_hrtime get_hrtime_updated();
   /// This thread's clock, read fresh.
   ink_hrtime now() const { return _clock->now(); }
+  /// The clock this thread's timers run on.
   Clock &clock() const { return *_clock; }
 
   /// The thread's own mutex, held by the thread for its whole life: continuations given it by
   /// schedule_* run serialised on this thread.
   Ptr<ProxyMutex> mutex;
+  /// REGULAR (runs an event loop) or DEDICATED (runs one continuation, see EventProcessor::spawn_thread).
   ThreadType tt;
+  /// A number unique among the threads EventProcessor started (-1 for a hand-made thread).
   int id;
 
   // --- Loop control (library and tests) ---------------------------------------------------------
@@ -83,6 +102,7 @@ public:
   void execute();
   /// Ask the loop to return from execute() after the current iteration. Any thread.
   void stop();
+  /// Whether stop() was called.
   bool is_stopping() const { return _stop.load(std::memory_order_acquire); }
 
   /// Wake the loop if it is waiting (writes the thread's eventfd). Any thread.
@@ -90,25 +110,33 @@ public:
   /// The eventfd that signal_activity() writes; a tail handler that polls must watch it and call
   /// drain_signal() when it becomes readable.
   int signal_fd() const { return _evfd; }
+  /// Empty the eventfd after it became readable (a tail handler's job).
   void drain_signal();
 
+  /// Make h the tail handler (nullptr: back to the default one, which waits on the eventfd). The
+  /// thread does not own h.
   void set_tail_handler(TailHandler *h);
+  /// The current tail handler.
   TailHandler *tail_handler() const { return _tail; }
 
   /// Mark the calling OS thread as running this EThread (this_ethread() returns it). Used by the
   /// thread start routine and by tests that drive an EThread by hand.
   void set_current();
+  /// Undo set_current(): this_ethread() returns nullptr on the calling OS thread again.
   static void clear_current();
 
   /// Per-thread extension data (the net layer keeps its NetHandler here). Keys come from
   /// register_local_data_key(); destroy runs when the EThread is destroyed.
   static int register_local_data_key();
+  /// Store data under key; destroy(data) runs when the EThread is destroyed. This thread only.
   void set_local_data(int key, void *data, void (*destroy)(void *));
+  /// The data stored under key, nullptr if none.
   void *local_data(int key) const;
 
   /// Number of events waiting in any queue (test and diagnostics; this thread only).
   std::size_t pending_events() const;
 
+  /// The OS thread's name ("[ET_NET 0]", "[ACCEPT 0:8080]", ...).
   std::string name;
   /// For DEDICATED threads: the event whose continuation the thread runs once.
   Event *start_event = nullptr;
@@ -125,6 +153,7 @@ private:
   void run_due_timers();
   void run_negative();
   ink_hrtime compute_wait(ink_hrtime max_wait) const;
+  static bool is_earlier(const Event *a, const Event *b);
   void heap_push(Event *e);
   void heap_remove(Event *e);
   void heap_sift_up(std::size_t i);

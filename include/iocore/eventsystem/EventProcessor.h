@@ -15,11 +15,14 @@
 #include <vector>
 
 namespace iocore {
+/// A group of event threads, as returned by spawn_event_threads().
 using EventType                     = int;
 inline constexpr EventType ET_CALL  = 0; ///< the default group
 inline constexpr EventType ET_NET   = 0; ///< net threads are the default group
-inline constexpr int kMaxEventTypes = 8;
+inline constexpr int kMaxEventTypes = 8; ///< groups per process, ET_NET included
 
+/// The process's event threads, in groups. Start it once with start(), schedule onto a group from
+/// any thread, and shutdown() at the end. The one instance is `eventProcessor`.
 class EventProcessor
 {
 public:
@@ -35,6 +38,12 @@ public:
   /// and exits when it returns. The returned Event is owned by the processor.
   Event *spawn_thread(Continuation *c, const char *name);
 
+  /// @name Scheduling onto a group, from any thread
+  /// @{
+
+  /// As EThread's schedule_*, on a thread of group et: the calling thread when it belongs to the
+  /// group (no hand-over), else the next one round-robin. Aborts if the group has no threads (not
+  /// started). Times are of the process's monotonic clock (ink_get_hrtime()).
   Event *schedule_imm(Continuation *c, EventType et = ET_CALL, int callback_event = EVENT_IMMEDIATE, void *cookie = nullptr);
   Event *schedule_at(Continuation *c, ink_hrtime at, EventType et = ET_CALL, int callback_event = EVENT_INTERVAL,
                      void *cookie = nullptr);
@@ -42,12 +51,15 @@ public:
                      void *cookie = nullptr);
   Event *schedule_every(Continuation *c, ink_hrtime period, EventType et = ET_CALL, int callback_event = EVENT_INTERVAL,
                         void *cookie = nullptr);
+  /// @}
 
   /// Round-robin choice of a thread of group et (nullptr if the group has none).
   EThread *assign_thread(EventType et);
+  /// How many threads group et has (0 for an unknown group).
   int n_threads_for_type(EventType et) const;
   /// Thread i of group et.
   EThread *thread(EventType et, int i) const;
+  /// Whether start() ran (and shutdown() has not).
   bool is_started() const { return _started.load(std::memory_order_acquire); }
 
   /// Run fn on every thread of group et, on that thread, and wait until all have run it. Used by
@@ -82,5 +94,6 @@ private:
   int _next_thread_id = 0;
 };
 
+/// The process's event processor.
 extern EventProcessor eventProcessor;
 } // namespace iocore

@@ -1,6 +1,6 @@
 // IO buffers, as ATS's IOBuffer.h: reference-counted memory (IOBufferData) viewed through chained,
 // reference-counted windows (IOBufferBlock), written by one MIOBuffer and read by up to
-// kMaxMIOBufferReaders IOBufferReaders, each at its own position. Data moves between buffers by
+// MAX_MIOBUFFER_READERS IOBufferReaders, each at its own position. Data moves between buffers by
 // sharing blocks (MIOBuffer::write(IOBufferReader*)), not by copying. The net layer reads straight
 // into the free space of the blocks (first_write_block() / end() / fill()) and writes straight from
 // the readers' blocks (reader->block, start_offset, then consume()).
@@ -14,12 +14,12 @@
 //   IOBufferBlock Y  (a clone: shares another block's IOBufferData, buf_end == end, never writable)
 //        | next
 //        v
-//   IOBufferBlock Z  <- MIOBuffer::_writer (first block still being written; may be full, with an
-//                       empty spare after it: first_write_block() then returns the spare)
+//   IOBufferBlock Z  <- MIOBuffer::writer_block() (the block still being written; may be full, with
+//                       an empty spare after it: first_write_block() then returns the spare)
 //
 //   reader A: block = X, start_offset = 10       reader B: block = Z, start_offset = 0
 //
-// Ownership: the MIOBuffer holds the chain from _writer on; each reader holds (a Ptr to) its current
+// Ownership: the MIOBuffer holds the chain from its writer block on; each reader holds (a Ptr to) its current
 // block and through it the rest of the chain. So a block is released as soon as every reader has
 // consumed past it and the writer has moved on; nothing else frees blocks. Readers live inside
 // their MIOBuffer (readers[]): a reader pointer is valid until dealloc_reader() or free_MIOBuffer().
@@ -32,10 +32,18 @@
 #include "iocore/eventsystem/Ptr.h"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <string_view>
 
 namespace iocore {
+/// @name Buffer size classes
+/// A size index names a block size of 128 << index bytes (index_to_buffer_size()), as in ATS.
+/// @{
+
+/// 128 bytes.
 inline constexpr int64_t BUFFER_SIZE_INDEX_128  = 0;
 inline constexpr int64_t BUFFER_SIZE_INDEX_256  = 1;
 inline constexpr int64_t BUFFER_SIZE_INDEX_512  = 2;
@@ -53,9 +61,9 @@ inline constexpr int64_t BUFFER_SIZE_INDEX_1M   = 13;
 inline constexpr int64_t BUFFER_SIZE_INDEX_2M   = 14;
 inline constexpr int64_t MAX_BUFFER_SIZE_INDEX  = BUFFER_SIZE_INDEX_2M;
 inline constexpr int64_t DEFAULT_BUFFER_SIZES   = MAX_BUFFER_SIZE_INDEX + 1;
-/// Readers per MIOBuffer (ATS: MAX_MIOBUFFER_READERS).
-inline constexpr int kMaxMIOBufferReaders  = 5;
-inline constexpr int MAX_MIOBUFFER_READERS = kMaxMIOBufferReaders;
+/// @}
+/// The most readers an MIOBuffer can have at once (ATS's name and value).
+inline constexpr int MAX_MIOBUFFER_READERS = 5;
 
 /// 128 << idx bytes.
 constexpr int64_t
@@ -74,13 +82,17 @@ struct MIOBufferAccessor;
 class IOBufferData : public RefCountObj
 {
 public:
+  /// Allocate one block of the size class (uninitialised).
   explicit IOBufferData(int64_t size_index);
   ~IOBufferData() override;
   IOBufferData(const IOBufferData &)            = delete;
   IOBufferData &operator=(const IOBufferData &) = delete;
 
+  /// The memory.
   char *data() const { return _data; }
+  /// Its size in bytes.
   int64_t block_size() const { return index_to_buffer_size(size_index); }
+  /// Its size class.
   const int64_t size_index;
 
 private:
@@ -105,20 +117,36 @@ public:
   /// only the MIOBuffer that owns the original may append to that memory.
   IOBufferBlock *clone() const;
 
+  /// The start of the memory (nullptr without data).
   char *buf() const { return data ? data->data() : nullptr; }
+  /// The first readable byte.
   char *start() const { return _start; }
+  /// One past the last readable byte: where the next byte is written.
   char *end() const { return _end; }
+  /// The end of the writable room.
   char *buf_end() const { return _buf_end; }
+  /// Readable bytes: end() - start().
   int64_t read_avail() const { return _end - _start; }
+  /// The same as read_avail().
   int64_t size() const { return read_avail(); }
+  /// Writable room: buf_end() - end().
   int64_t write_avail() const { return _buf_end - _end; }
+  /// The size of the memory (0 without data).
   int64_t block_size() const { return data ? data->block_size() : 0; }
+  /// Move start() on by n bytes (no check).
   void consume(int64_t n) { _start += n; }
+  /// Move end() on by n bytes written there (no check).
   void fill(int64_t n) { _end += n; }
 
+  /// The memory this block is a window on (shared with clones).
   Ptr<IOBufferData> data;
+  /// The next block of the chain.
   Ptr<IOBufferBlock> next;
-  // Public as in ATS: MIOBuffer::write(IOBufferBlock*) trims clones through them.
+
+private:
+  // The window (ATS's public _start, _end, _buf_end): read through start(), end() and buf_end(),
+  // moved through consume() and fill(); MIOBuffer::write(IOBufferBlock*) trims the clones it makes.
+  friend class MIOBuffer;
   char *_start   = nullptr;
   char *_end     = nullptr;
   char *_buf_end = nullptr;
@@ -128,13 +156,70 @@ public:
 class IOBufferReader
 {
 public:
+  /// Walks the bytes a reader can see one contiguous piece (one block's part) at a time; see
+  /// blocks(). A forward iterator whose value is a std::string_view.
+  class BlockIterator
+  {
+  public:
+    using value_type        = std::string_view;          ///< a piece of the reader's bytes
+    using difference_type   = std::ptrdiff_t;            ///< as every iterator has
+    using iterator_category = std::forward_iterator_tag; ///< several passes over the same bytes are fine
+    /// The end of every walk.
+    BlockIterator() = default;
+    /// The current piece (never empty).
+    std::string_view operator*() const { return {_block->start() + _offset, static_cast<std::size_t>(_len)}; }
+    /// On to the next non-empty piece (or the end).
+    BlockIterator &operator++();
+    /// On to the next piece, returning where it was.
+    BlockIterator operator++(int)
+    {
+      BlockIterator was = *this;
+      ++*this;
+      return was;
+    }
+    /// Same position (every end is equal).
+    bool operator==(const BlockIterator &o) const { return _block == o._block && _offset == o._offset; }
+
+  private:
+    friend class IOBufferReader;
+    BlockIterator(IOBufferBlock *b, int64_t offset, int64_t left);
+    void settle(); // onto the first non-empty piece from _block/_offset, or the end
+
+    IOBufferBlock *_block = nullptr;
+    int64_t _offset       = 0; // into _block's window
+    int64_t _left         = 0; // bytes the reader may still see (size_limit)
+    int64_t _len          = 0; // of the current piece
+  };
+  /// What blocks() returns: begin() and end() for a range-for.
+  struct BlockRange {
+    BlockIterator first; ///< where the walk starts
+    /// The first piece.
+    BlockIterator begin() const { return first; }
+    /// The end.
+    BlockIterator end() const { return {}; }
+  };
+
+  /// The bytes this reader can see (read_avail() of them), as one std::string_view per block,
+  /// first to last, empty blocks skipped; nothing is consumed. Use it to parse or checksum data
+  /// in place, then consume() what was used:
+  ///
+  ///     int64_t used = 0;
+  ///     for (std::string_view piece : reader->blocks()) { used += parse(piece); ... }
+  ///     reader->consume(used);
+  ///
+  /// The views stay valid until this reader consumes, is reset or deallocated, or the buffer is
+  /// freed; writes to the buffer never move bytes already there (they may add pieces at the end).
+  BlockRange blocks() const { return {BlockIterator(block.get(), start_offset, size_limit)}; }
+
   /// Bytes this reader can see (from its position to the writer's end, capped by size_limit).
   int64_t read_avail();
   /// read_avail() > n, without walking further than needed.
   bool is_read_avail_more_than(int64_t n);
   /// Contiguous bytes at start().
   int64_t block_read_avail();
+  /// The first byte this reader can see, in its current block.
   char *start();
+  /// One past the last byte of the current block this reader can see.
   char *end();
   /// Advance by n bytes; aborts if n > read_avail(). Moves onto later blocks (dropping this
   /// reader's hold on the ones passed) but never onto an empty tail block, so a drained reader
@@ -148,40 +233,51 @@ public:
   int64_t memchr(char c, int64_t len = INT64_MAX, int64_t offset = 0) const;
   /// Another reader at the same position.
   IOBufferReader *clone();
+  /// Give the reader back to its buffer (MIOBuffer::dealloc_reader()).
   void dealloc();
   /// Back to the start of the writer's current block.
   void reset();
+  /// Whether the reader belongs to a buffer (between alloc_reader() and dealloc).
   bool is_allocated() const { return mbuf != nullptr; }
 
+  /// The buffer the reader belongs to (nullptr when free).
   MIOBuffer *mbuf = nullptr;
+  /// The block the reader is in; it keeps that block and the rest of the chain alive.
   Ptr<IOBufferBlock> block;
-  int64_t start_offset        = 0;
-  int64_t size_limit          = INT64_MAX;
+  /// Bytes of `block` already consumed by this reader (past block->start()).
+  int64_t start_offset = 0;
+  /// Most bytes the reader may see (INT64_MAX: no limit).
+  int64_t size_limit = INT64_MAX;
+  /// The accessor that allocated the reader, if any (cleared with it on dealloc).
   MIOBufferAccessor *accessor = nullptr;
 
 private:
   void skip_empty_blocks();
 };
 
-/// The writer side of a buffer: one writer, up to kMaxMIOBufferReaders readers.
+/// The writer side of a buffer: one writer, up to MAX_MIOBUFFER_READERS readers.
 class MIOBuffer
 {
 public:
+  /// A buffer with no block yet, whose blocks are of size class size_index. new_MIOBuffer() is
+  /// the usual way to make one.
   explicit MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
   ~MIOBuffer();
   MIOBuffer(const MIOBuffer &)            = delete;
   MIOBuffer &operator=(const MIOBuffer &) = delete;
 
-  /// A new reader at offset 0 of the current _writer block: it sees all data in that block (even
+  /// A new reader at offset 0 of the current writer block: it sees all data in that block (even
   /// bytes other readers have consumed) and after it, none in earlier blocks. With no block yet it
-  /// starts at the first block appended. Aborts with a message if kMaxMIOBufferReaders are in use.
+  /// starts at the first block appended. Aborts with a message if MAX_MIOBUFFER_READERS are in use.
   IOBufferReader *alloc_reader();
   /// alloc_reader() on behalf of an accessor (MIOBufferAccessor::reader_for(MIOBuffer*)):
   /// dealloc_reader() then also clears the accessor.
   IOBufferReader *alloc_accessor(MIOBufferAccessor *accessor);
   /// A new reader at r's position (same block, offset and size limit, no accessor).
   IOBufferReader *clone_reader(IOBufferReader *r);
+  /// Give reader r back (it must belong to this buffer); its slot can be allocated again.
   void dealloc_reader(IOBufferReader *r);
+  /// dealloc_reader() for every allocated reader.
   void dealloc_all_readers();
 
   /// Copy len bytes in (ignores the water mark; adds blocks as needed). Returns len.
@@ -189,6 +285,8 @@ public:
   /// Append what `r` can see, from `offset` for `len` bytes, by sharing its blocks. Returns the
   /// bytes appended.
   int64_t write(IOBufferReader *r, int64_t len = INT64_MAX, int64_t offset = 0);
+  /// Append len bytes of the chain starting at b, from offset, by sharing (clones of) its blocks.
+  /// Returns the bytes appended.
   int64_t write(IOBufferBlock *b, int64_t len = INT64_MAX, int64_t offset = 0);
 
   /// Room to write now. Adds a block only when !high_water() (no reader has more than water_mark
@@ -202,12 +300,13 @@ public:
   int64_t block_write_avail();
   /// Where the next byte goes (in first_write_block()); nullptr with no block yet.
   char *end();
+  /// The end of the room in first_write_block(); nullptr with no block yet.
   char *buf_end();
   /// Commit n bytes written at end() and on into the following blocks' free space (the net read
   /// path fills first_write_block() -> next -> ... with readv, then calls fill()). Aborts if the
   /// chain has less than n bytes of room (size it with write_avail() / current_write_avail()).
   void fill(int64_t n);
-  /// The block the next byte goes into: _writer, or the block after it when _writer is full
+  /// The block the next byte goes into: writer_block(), or the block after it when that is full
   /// (nullptr if the buffer has no block yet).
   IOBufferBlock *first_write_block();
 
@@ -223,14 +322,19 @@ public:
 
   /// The largest read_avail() among the readers (with none: the write block's data).
   int64_t max_read_avail();
+  /// max_read_avail() > n.
   bool is_max_read_avail_more_than(int64_t n);
+  /// The longest chain of blocks any reader holds.
   int max_block_count();
   /// Unread data above the water mark.
   bool high_water();
   /// write_avail() <= water_mark (may add a block).
   bool low_water();
+  /// current_write_avail() <= water_mark (never adds a block).
   bool current_low_water();
+  /// Set water_mark.
   void set_water_mark(int64_t w) { water_mark = w; }
+  /// The size of the blocks the buffer adds.
   int64_t block_size() const { return index_to_buffer_size(size_index); }
 
   /// Drop every block when no reader has unread data; readers keep their slots and start at the
@@ -256,23 +360,34 @@ public:
   /// buffer-sized block while it waits to be consumed. Off by default (ATS keeps the blocks).
   bool release_when_drained = false;
 
+  /// Unread bytes the buffer is allowed to hold before it stops growing: write_avail() adds a block
+  /// only while no reader has more than this unread. A write VIO's WRITE_READY comes when its
+  /// buffer is at or below it. 0 (the default): one block's worth, refilled when drained.
   int64_t water_mark = 0;
+  /// The size class of the blocks the buffer adds.
   int64_t size_index;
-  Ptr<IOBufferBlock> _writer;
+
+  /// The block being written (ATS's _writer; nullptr before the first block). It may be full with
+  /// an empty spare after it, which first_write_block() returns. For tests and diagnostics: write
+  /// through write(), or end() and fill().
+  IOBufferBlock *writer_block() const { return _writer.get(); }
 
 private:
+  /// The block being written; the buffer holds the chain from here on (see the top of this file).
+  Ptr<IOBufferBlock> _writer;
+
   /// Reader slot i (0 <= i < reader_slots()). Slot 0 is in the buffer; the others come with the
   /// second reader, in one allocation that stays until the buffer is freed (so reader pointers
   /// stay valid). Almost every buffer has one reader: an idle connection's buffers then cost
   /// 4 x sizeof(IOBufferReader) less than ATS's fixed array of readers.
   IOBufferReader &reader_slot(int i) { return i == 0 ? _first_reader : (*_more_readers)[static_cast<std::size_t>(i - 1)]; }
-  int reader_slots() const { return _more_readers ? kMaxMIOBufferReaders : 1; }
+  int reader_slots() const { return _more_readers ? MAX_MIOBUFFER_READERS : 1; }
 
   void append_block_internal(Ptr<IOBufferBlock> b);
   void init_readers();
 
   IOBufferReader _first_reader;
-  std::unique_ptr<std::array<IOBufferReader, kMaxMIOBufferReaders - 1>> _more_readers;
+  std::unique_ptr<std::array<IOBufferReader, MAX_MIOBUFFER_READERS - 1>> _more_readers;
 };
 
 inline IOBufferBlock *
@@ -309,18 +424,25 @@ MIOBuffer::buf_end()
 MIOBuffer *new_MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
 /// A new buffer with no block until the first write.
 MIOBuffer *new_empty_MIOBuffer(int64_t size_index = BUFFER_SIZE_INDEX_32K);
+/// Free a buffer made by new_MIOBuffer() / new_empty_MIOBuffer(): its readers go with it; blocks
+/// shared with other buffers live on there. Not while a VIO still uses it (close or stop the VIO
+/// first: after do_io_close() returns, the connection no longer refers to it).
 void free_MIOBuffer(MIOBuffer *b);
 
 /// How a VIO refers to its buffer: a read VIO to the MIOBuffer it fills, a write VIO to the reader it
 /// drains.
 struct MIOBufferAccessor {
+  /// The buffer (a read VIO's).
   MIOBuffer *writer() const { return mbuf; }
+  /// The reader (a write VIO's).
   IOBufferReader *reader() const { return entry; }
+  /// Refer to m as a writer (no reader).
   void writer_for(MIOBuffer *m)
   {
     mbuf  = m;
     entry = nullptr;
   }
+  /// Refer to r and its buffer.
   void reader_for(IOBufferReader *r)
   {
     mbuf  = r ? r->mbuf : nullptr;
@@ -328,13 +450,16 @@ struct MIOBufferAccessor {
   }
   /// An accessor-owned reader of m.
   void reader_for(MIOBuffer *m);
+  /// Refer to nothing.
   void clear()
   {
     mbuf  = nullptr;
     entry = nullptr;
   }
 
-  MIOBuffer *mbuf       = nullptr;
+  /// The buffer.
+  MIOBuffer *mbuf = nullptr;
+  /// The reader (nullptr for a writer).
   IOBufferReader *entry = nullptr;
 };
 } // namespace iocore

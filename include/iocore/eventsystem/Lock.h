@@ -11,12 +11,9 @@
 namespace iocore {
 class EThread;
 
-namespace detail {
-  /// Not part of the API. The identity under which the calling OS thread holds locks: its EThread,
-  /// or, on a thread that is not an event thread (main, a test), a per-thread token.
-  EThread *lock_owner();
-} // namespace detail
-
+/// The lock of a Continuation (ATS's ProxyMutex): reference counted, recursive for the thread that
+/// holds it, and aware of which thread that is. Share one between continuations that must never run
+/// at the same time (a session and its VIOs).
 class ProxyMutex : public RefCountObj
 {
 public:
@@ -50,6 +47,7 @@ Ptr<ProxyMutex> new_ProxyMutex();
 class MutexLock
 {
 public:
+  /// Take m (blocking) for thread t; t = nullptr or this_ethread() for the calling thread.
   MutexLock(const Ptr<ProxyMutex> &m, EThread *t);
   ~MutexLock();
   MutexLock(const MutexLock &)            = delete;
@@ -68,13 +66,17 @@ private:
 class MutexTryLock
 {
 public:
+  /// Try to take m for thread t (nullptr: the calling thread) without blocking.
   MutexTryLock(const Ptr<ProxyMutex> &m, EThread *t);
   ~MutexTryLock();
   MutexTryLock(const MutexTryLock &)            = delete;
   MutexTryLock &operator=(const MutexTryLock &) = delete;
 
+  /// Whether the lock was taken.
   [[nodiscard]] bool is_locked() const { return _locked; }
+  /// The mutex that was tried.
   ProxyMutex *get_mutex() const { return _m.get(); }
+  /// Release early; the destructor then does nothing.
   void release();
 
 private:

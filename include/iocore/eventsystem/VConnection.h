@@ -8,11 +8,16 @@
 #include <cstdint>
 
 namespace iocore {
+/// Which direction do_io_shutdown() ends.
 enum ShutdownHowTo_t { IO_SHUTDOWN_READ = 0, IO_SHUTDOWN_WRITE, IO_SHUTDOWN_READWRITE };
 
+/// A bidirectional byte stream driven through two VIOs, one per direction (ATS's VConnection).
+/// Connections are created by the library (NetProcessor::accept, connect_re); users call the do_io_*
+/// operations on them. docs/threading.md says which thread may call what.
 class VConnection : public Continuation
 {
 public:
+  /// A VConnection locked by m (library use: connections are created by the net processors).
   explicit VConnection(Ptr<ProxyMutex> m = {}) : Continuation(std::move(m)) {}
   ~VConnection() override = default;
 

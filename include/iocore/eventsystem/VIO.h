@@ -13,21 +13,29 @@ namespace iocore {
 class Continuation;
 class VConnection;
 
+/// One direction's operation on a VConnection (ATS's VIO): returned by do_io_read / do_io_write,
+/// passed as `data` with every VC_EVENT_* of that direction.
 class VIO
 {
 public:
+  /// What the VIO does (`op`); the net layer uses NONE, READ and WRITE.
   enum Op { NONE = 0, READ, WRITE, CLOSE, ABORT, SHUTDOWN_READ, SHUTDOWN_WRITE, SHUTDOWN_READWRITE };
 
+  /// A VIO for operation aop (VConnections make their own).
   explicit VIO(int aop = NONE) : op(aop) {}
 
+  /// The continuation called back for this VIO.
   Continuation *get_continuation() const { return _cont; }
   /// Change the continuation called back (and the mutex the VConnection locks for this VIO).
   void set_continuation(Continuation *c);
 
+  /// Bytes still to transfer: nbytes - ndone.
   int64_t ntodo() const { return nbytes - ndone; }
+  /// Change the total to transfer (under the VIO's mutex), e.g. once a message's length is known.
   void set_nbytes(int64_t n) { nbytes = n; }
   /// Finish the operation now: nbytes = ndone (the VConnection then stops and signals nothing more
-  /// for it).
+  /// for it). ATS's done() also counts a write VIO's still-buffered bytes; this one does not: bytes
+  /// left in the buffer stay unsent.
   void done() { nbytes = ndone; }
 
   /// For a read VIO, the buffer the VConnection fills.
@@ -42,12 +50,20 @@ public:
   /// on this stack (so the continuation may be called back before this returns).
   void reenable_re();
 
+  /// The continuation called back (get_continuation()); ATS's field name.
   Continuation *_cont = nullptr;
-  int64_t nbytes      = 0;
-  int64_t ndone       = 0;
-  int op              = NONE;
+  /// Bytes to transfer in all (INT64_MAX: until the end of the stream).
+  int64_t nbytes = 0;
+  /// Bytes transferred so far; advanced by the VConnection under `mutex`.
+  int64_t ndone = 0;
+  /// An Op.
+  int op = NONE;
+  /// The buffer: the MIOBuffer a read fills, or the reader a write drains.
   MIOBufferAccessor buffer;
+  /// The VConnection this VIO belongs to.
   VConnection *vc_server = nullptr;
+  /// The mutex the VConnection holds while it calls back or touches the buffer: the continuation's
+  /// mutex when the operation was set up (set_continuation() changes it).
   Ptr<ProxyMutex> mutex;
 };
 } // namespace iocore

@@ -11,20 +11,26 @@
 #include <string_view>
 
 namespace iocore {
+/// An IPv4 or IPv6 socket address (ATS's IpEndpoint): the sockaddr views share one storage.
 union IpEndpoint {
-  sockaddr sa;
-  sockaddr_in sin4;
-  sockaddr_in6 sin6;
+  sockaddr sa;       ///< the generic view (family in sa.sa_family)
+  sockaddr_in sin4;  ///< the AF_INET view
+  sockaddr_in6 sin6; ///< the AF_INET6 view
 
+  /// Invalid (AF_UNSPEC) until assigned.
   IpEndpoint() { sin6 = {}; }
 
   /// Copy an AF_INET or AF_INET6 address; anything else leaves the endpoint invalid (AF_UNSPEC).
   void assign(const sockaddr *addr);
+  /// AF_INET, AF_INET6, or AF_UNSPEC when unset.
   int family() const { return sa.sa_family; }
+  /// Whether it holds an IPv4 or IPv6 address.
   bool is_valid() const { return family() == AF_INET || family() == AF_INET6; }
+  /// Whether the address is the family's any-address (0.0.0.0 or ::).
   bool is_any() const;
   /// Port in host order.
   uint16_t port() const;
+  /// Set the port (host order).
   void set_port(uint16_t port);
   /// The size to pass to bind/connect.
   socklen_t size() const { return family() == AF_INET6 ? sizeof(sin6) : sizeof(sin4); }
@@ -41,6 +47,7 @@ union IpEndpoint {
   /// The loopback address of the family with the given port.
   static IpEndpoint loopback(int family, uint16_t port = 0);
 
+  /// Same family, address and port.
   bool operator==(const IpEndpoint &o) const;
 };
 } // namespace iocore

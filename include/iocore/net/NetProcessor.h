@@ -14,22 +14,32 @@
 namespace iocore {
 class TLSServerContext;
 
+/// Listening and connecting (ATS's NetProcessor). Two instances: netProcessor (plain TCP) and
+/// sslNetProcessor (TLS). Start the event processor, then netProcessor.start(), then listen and
+/// connect from any thread.
 class NetProcessor
 {
 public:
+  /// How accept() listens.
   struct AcceptOptions {
     int local_port = 0; ///< 0: pick one; NetProcessor::accept_port() reports it
-    int ip_family  = AF_INET;
+    /// The family of the any-address listened on when local_ip is unset.
+    int ip_family = AF_INET;
     IpEndpoint local_ip; ///< default: any address
+    /// The thread group whose threads listen (per-thread mode) or receive the connections.
     EventType etype = ET_NET;
     /// 0: accept on every ET_NET thread (one SO_REUSEPORT socket each);
     /// > 0: that many DEDICATED blocking accept threads hand connections to net threads round-robin.
-    int accept_threads     = 0;
-    int recv_bufsize       = 0;
-    int send_bufsize       = 0;
+    int accept_threads = 0;
+    /// SO_RCVBUF of the listening socket, inherited by accepted ones (0: the kernel's default).
+    int recv_bufsize = 0;
+    /// SO_SNDBUF of the listening socket, inherited by accepted ones (0: the kernel's default).
+    int send_bufsize = 0;
+    /// SOCK_OPT_* flags set on every accepted socket (and copied to its NetVCOptions).
     uint32_t sockopt_flags = 0;
     bool defer_accept      = false; ///< TCP_DEFER_ACCEPT
-    int backlog            = 1024;
+    /// listen() backlog: connections the kernel queues before they are accepted (<= 0: SOMAXCONN).
+    int backlog = 1024;
     /// Not in ATS: the certificates and settings sslNetProcessor.accept() serves (required there;
     /// see iocore/tls/TLS.h). Ignored by netProcessor.
     std::shared_ptr<const TLSServerContext> tls_context;
@@ -40,8 +50,10 @@ public:
   /// Listen and call `cont` with NET_EVENT_ACCEPT (data: the new NetVConnection*) for each connection,
   /// on the connection's thread, holding cont's mutex — or, if cont has none, the new connection's own
   /// mutex (so calls may then run on several threads at once). Returns the Action that stops listening
-  /// (cancel()), or nullptr if the socket could not be set up (errno tells why). Also known as
-  /// main_accept.
+  /// (cancel()), or nullptr if the socket could not be set up (errno tells why; never
+  /// ACTION_IO_ERROR). Also known as main_accept. The library owns the Action: never delete it; it
+  /// stays valid after cancel() (a second cancel() does nothing) until the next
+  /// netProcessor.start() after eventProcessor.shutdown().
   ///
   /// Failures of accept() that concern one connection (ECONNABORTED, EPROTO, EPERM, EINTR) are
   /// skipped; running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
@@ -85,43 +97,49 @@ IoBackend net_io_backend();
 
 /// Process-wide knobs. Set them before netProcessor.start().
 struct NetConfig {
-  int max_connections_in                       = 30000; ///< accepted connections; over it new ones wait in the kernel queue
-  int max_requests_in                          = 0;     ///< active-queue limit; 0 = none
-  ink_hrtime default_inactivity_timeout        = HRTIME_SECONDS(86400);
-  ink_hrtime inactivity_check_frequency        = HRTIME_SECONDS(1); ///< InactivityCop period
+  int max_connections_in = 30000; ///< accepted connections; over it new ones wait in the kernel queue
+  int max_requests_in    = 0;     ///< active-queue limit; 0 = none
+  /// The inactivity timeout of connections that never called set_inactivity_timeout() (0: none).
+  ink_hrtime default_inactivity_timeout = HRTIME_SECONDS(86400);
+  ink_hrtime inactivity_check_frequency = HRTIME_SECONDS(1); ///< InactivityCop period
+  /// A connection that has sat this long in the keep-alive queue gets VC_EVENT_INACTIVITY_TIMEOUT
+  /// (0: never).
   ink_hrtime keep_alive_no_activity_timeout_in = HRTIME_SECONDS(120);
   /// 0 = none. At this many open connections (both directions) connect_re fails with
   /// -ENET_THROTTLING; from 10 % below it (the headroom kept for outgoing connections, as ATS)
   /// newly accepted connections are closed at once (NetStats::throttled_accepts, and a warning on
   /// stderr at most every 10 s), so a flood cannot run the process out of descriptors.
   int throttle_connections = 0;
-  int poll_timeout_ms      = 10;
+  /// Not used yet: a net thread sleeps in its poller until its next timer or a wake-up, at most
+  /// kMaxHeartbeat.
+  int poll_timeout_ms = 10;
   /// kAuto: the environment variable IOCORE_IO_BACKEND=epoll|io_uring chooses, else the library.
   /// io_uring asked for (here or in the environment) but not available makes start() fail with a
   /// message saying why; kAuto falls back to epoll, with one line on stderr saying why.
   IoBackend io_backend = IoBackend::kAuto;
 };
+/// The process's NetConfig (change it before netProcessor.start()).
 NetConfig &net_config();
 
 inline constexpr int ENET_THROTTLING = 20101; ///< as ATS: -ENET_THROTTLING in NET_EVENT_OPEN_FAILED
 
 /// Counters of the net layer (a consistent-enough snapshot; each field is read atomically).
 struct NetStats {
-  int64_t connections_currently_open = 0;
-  int64_t accepts                    = 0;
-  int64_t connects                   = 0;
-  int64_t connect_failures           = 0;
-  int64_t throttled                  = 0;
-  int64_t read_bytes                 = 0;
-  int64_t write_bytes                = 0;
-  int64_t calls_to_read              = 0;
-  int64_t calls_to_write             = 0;
-  int64_t calls_to_read_nodata       = 0;
-  int64_t calls_to_write_nodata      = 0;
-  int64_t inactivity_timeouts        = 0;
-  int64_t active_timeouts            = 0;
-  int64_t keep_alive_evictions       = 0;
-  int64_t accept_errors              = 0;
+  int64_t connections_currently_open = 0; ///< sockets open now, accepted and connected
+  int64_t accepts                    = 0; ///< connections accepted
+  int64_t connects                   = 0; ///< connect_re() calls that reached NET_EVENT_OPEN
+  int64_t connect_failures           = 0; ///< connects that never completed (OPEN_FAILED, refused, timed out, closed with an error)
+  int64_t throttled                  = 0; ///< of those, refused by NetConfig::throttle_connections
+  int64_t read_bytes                 = 0; ///< bytes read from sockets (TLS: plaintext)
+  int64_t write_bytes                = 0; ///< bytes written to sockets (TLS: plaintext)
+  int64_t calls_to_read              = 0; ///< read system calls (TLS: SSL_read calls)
+  int64_t calls_to_write             = 0; ///< write system calls (TLS: SSL_write calls)
+  int64_t calls_to_read_nodata       = 0; ///< read steps that found nothing to read
+  int64_t calls_to_write_nodata      = 0; ///< write steps that could write nothing
+  int64_t inactivity_timeouts        = 0; ///< inactivity timeouts delivered (keep-alive ones included)
+  int64_t active_timeouts            = 0; ///< active timeouts delivered
+  int64_t keep_alive_evictions       = 0; ///< idle keep-alive connections closed to make room
+  int64_t accept_errors              = 0; ///< failed accept() calls that paused or stopped a listener
   int64_t tls_handshakes             = 0; ///< TLS handshakes completed, both directions
   /// TLS handshakes that failed (protocol error, certificate refused, peer closed mid-handshake);
   /// one that times out counts as an inactivity timeout instead.
@@ -140,5 +158,6 @@ struct NetStats {
   /// Accepted connections closed at once because the process was at NetConfig::throttle_connections.
   int64_t throttled_accepts = 0;
 };
+/// The counters now.
 NetStats net_stats_snapshot();
 } // namespace iocore

@@ -40,6 +40,7 @@
 
 namespace iocore {
 class NetVConnection;
+class SSLNetVConnection;
 
 /// lerrno of a VC_EVENT_ERROR caused by TLS (handshake failure, bad record, failed verification).
 /// As ATS's ENET_SSL_FAILED.
@@ -54,6 +55,7 @@ struct TLSCertificate {
   std::vector<std::string> server_names;
 };
 
+/// What a TLS server serves; TLSServerContext::create() turns it into a context.
 struct TLSServerConfig {
   /// At least one. The first is served when the client sends no SNI or a name nothing matches.
   std::vector<TLSCertificate> certificates;
@@ -82,18 +84,24 @@ public:
   TLSServerContext(const TLSServerContext &)            = delete;
   TLSServerContext &operator=(const TLSServerContext &) = delete;
 
+  /// The configuration the context was made from.
   const TLSServerConfig &config() const;
 
+  /// The OpenSSL side; defined in the library's sources, opaque to users.
   struct Impl;
-  Impl &impl() const { return *_impl; }
 
 private:
+  // Read by the connections that serve the context.
+  friend class SSLNetVConnection;
+  Impl &impl() const { return *_impl; }
+
   explicit TLSServerContext(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> _impl;
 };
 
 /// What a TLS connection negotiated. Read it on the connection's thread (in one of its call-backs).
 struct TLSInfo {
+  /// The handshake finished (the fields below are filled in).
   bool handshake_complete = false;
   /// The peer ended its side with close_notify. An EOS without it is a TCP FIN alone (reported as
   /// EOS too, as ATS does): a peer that did not mean to stop there cannot be told from one that
