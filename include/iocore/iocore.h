@@ -18,4 +18,5 @@
 #include "iocore/net/IpEndpoint.h"
 #include "iocore/net/NetProcessor.h"
 #include "iocore/net/NetVConnection.h"
+#include "iocore/net/SocketAddress.h"
 #include "iocore/tls/TLS.h"
