@@ -124,7 +124,7 @@ NetAccept::handle_accept_error(int err)
 }
 
 void
-NetAccept::start_connection(int sock, const sockaddr *peer, EThread *t)
+NetAccept::start_connection(int sock, const sockaddr *peer, socklen_t peer_len, EThread *t)
 {
   if (group.in_error_episode.load(std::memory_order_relaxed)) {
     group.in_error_episode.store(false);
@@ -134,21 +134,21 @@ NetAccept::start_connection(int sock, const sockaddr *peer, EThread *t)
   net_count(net_counters().connections_currently_open);
   net_count(net_counters().inbound_currently_open);
   const NetProcessor::AcceptOptions &opt = group.opt;
-  apply_socket_options(sock, opt.sockopt_flags, 0, 0);
 
   UnixNetVConnection *vc = group.new_vc();
   IOCORE_DEBUG(DebugTag::kAccept, "vc %" PRIu64 ": accepted on port %d (fd %d)", vc->id, group.port, sock);
   vc->fd = sock;
-  vc->remote_addr.assign(peer);
+  vc->set_remote_endpoint(SocketAddress::from_kernel(peer, peer_len));
   vc->options.sockopt_flags = opt.sockopt_flags;
-  vc->mutex                 = new_ProxyMutex();
-  vc->action_               = group.continuation;
-  vc->accept_object         = this;
+  (void)apply_socket_options(sock, peer->sa_family, vc->options, SocketState::kFresh);
+  vc->mutex         = new_ProxyMutex();
+  vc->action_       = group.continuation;
+  vc->accept_object = this;
   vc->set_handler(&UnixNetVConnection::acceptEvent);
-  if (t != nullptr) {
+  EThread *target = t == nullptr || spread ? eventProcessor.assign_thread(opt.etype) : t;
+  if (target == t) {
     vc->acceptEvent(EVENT_NONE, nullptr); // on its thread already, NetHandler mutex held
   } else {
-    EThread *target = eventProcessor.assign_thread(opt.etype);
     target->schedule_imm(vc);
   }
 }
@@ -198,7 +198,7 @@ NetAccept::accept_ready_connections(NetHandler &nh)
       refuse_throttled(sock);
       continue;
     }
-    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), owner);
+    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), len, owner);
   }
 }
 
@@ -263,7 +263,7 @@ NetAccept::acceptLoopEvent(int event, void *data)
       refuse_throttled(sock);
       continue;
     }
-    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), nullptr);
+    start_connection(sock, reinterpret_cast<sockaddr *>(&ss), len, nullptr);
   }
   return EVENT_DONE;
 }
@@ -334,6 +334,9 @@ AcceptGroup::cancel(Continuation *c)
 void
 AcceptGroup::stop_sockets()
 {
+  if (socket_file) {
+    socket_file->remove(); // no new client finds the path from now on
+  }
   if (shared_fd >= 0) {
     // Dedicated mode: wake the threads blocked in accept(); they see the group stopped and return.
     ::shutdown(shared_fd, SHUT_RDWR);

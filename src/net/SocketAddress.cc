@@ -90,7 +90,10 @@ SocketAddress::from_sockaddr(const sockaddr *addr)
   }
   std::size_t n = strnlen(un->sun_path + 1, sizeof(un->sun_path) - 1);
   if (n == 0) {
-    return SocketAddress();
+    SocketAddress unnamed;
+    unnamed._u.un.sun_family = AF_UNIX;
+    unnamed._len             = kPathOffset;
+    return unnamed;
   }
   return unix_abstract(std::string_view(un->sun_path + 1, n)).value_or(SocketAddress());
 }

@@ -54,6 +54,8 @@ namespace {
       return connect_vc(cont, vc, addr, opt);
     }
 
+    /// A TLS client over someone else's socket is not offered (yet): fails as NetProcessor's.
+    Action *adopt_fd(Continuation *cont, int fd, const NetVCOptions *opt) override { return NetProcessor::adopt_fd(cont, fd, opt); }
     /// The net threads are netProcessor's: starting either starts both.
     int start(int n) override { return netProcessor.start(n); }
 

@@ -77,6 +77,9 @@ TEST(SocketAddress, ABareSockaddrKeepsWhereThePathOrNameEnds)
   auto name = *SocketAddress::unix_abstract("name");
   EXPECT_EQ(SocketAddress::from_sockaddr(name.sa()), name);
   EXPECT_EQ(SocketAddress::from_sockaddr(name.sa()).size(), name.size());
+  sockaddr_un empty{};
+  empty.sun_family = AF_UNIX;
+  EXPECT_TRUE(SocketAddress::from_sockaddr(reinterpret_cast<sockaddr *>(&empty)).is_unnamed());
   auto ip = *SocketAddress::parse("10.1.2.3:4");
   EXPECT_EQ(SocketAddress::from_sockaddr(ip.sa()), ip);
 }

@@ -39,7 +39,7 @@ public:
   static SocketAddress from_kernel(const sockaddr *addr, socklen_t len);
   /// An address given without its length (connect_re): IP addresses as IpEndpoint::assign; an
   /// AF_UNIX path ends at its NUL, an abstract name (sun_path[0] == 0) at the next NUL or the end
-  /// of sun_path — the form sa() of unix_abstract() produces.
+  /// of sun_path — the form sa() of unix_abstract() produces; nothing there is an unnamed socket.
   static SocketAddress from_sockaddr(const sockaddr *addr);
 
   /// "HOST:PORT" (IpEndpoint::parse), "unix:PATH" or "unix:@NAME" (abstract). nullopt on any error,
