@@ -150,7 +150,11 @@ struct NetConfig {
   /// newly accepted connections are closed at once (NetStats::throttled_accepts, and a warning on
   /// stderr at most every 10 s), so a flood cannot run the process out of descriptors.
   int throttle_connections = 0;
-  int poll_timeout_ms      = 10;
+  /// The longest a net thread waits in the poller (epoll_wait, or io_uring's wait) for IO, in ms
+  /// (ATS: proxy.config.net.poll_timeout): the thread wakes at least this often to run its loop
+  /// even when nothing happens. 0: never wait (busy polling); negative: no bound (the thread sleeps
+  /// until its next timed event). Events scheduled from other threads wake it at once either way.
+  int poll_timeout_ms = 10;
   /// kAuto: the environment variable IOCORE_IO_BACKEND=epoll|io_uring chooses, else the library.
   /// io_uring asked for (here or in the environment) but not available makes start() fail with a
   /// message saying why; kAuto falls back to epoll, with one line on stderr saying why.
