@@ -68,7 +68,7 @@ public:
   int port = 0;
   /// The address listened on (getsockname of the socket).
   SocketAddress bound;
-  /// The socket file of a Unix-domain listener on a path, removed by cancel().
+  /// The socket file of a Unix-domain listener on a path, removed when the sockets stop.
   std::optional<UnixSocketFile> socket_file;
   bool tls = false;
   std::vector<std::unique_ptr<NetAccept>> accepts;
