@@ -115,10 +115,10 @@ bool
 NetAccept::handle_accept_error(int err)
 {
   net_count(net_counters().accept_errors);
-  IOCORE_DEBUG(DebugTag::kAccept, "port %d: accept() failed: %s; pausing", group.port, std::strerror(err));
+  IOCORE_DEBUG(DebugTag::kAccept, "%s: accept() failed: %s; pausing", group.bound.to_string().c_str(), std::strerror(err));
   if (!group.in_error_episode.exchange(true)) {
-    std::fprintf(stderr, "iocore: accept on port %d failed: %s; pausing accepts%s (counted in accept_errors)\n", group.port,
-                 std::strerror(err), is_shortage(err) ? " until descriptors free up" : "");
+    std::fprintf(stderr, "iocore: accept on %s failed: %s; pausing accepts%s (counted in accept_errors)\n",
+                 group.bound.to_string().c_str(), std::strerror(err), is_shortage(err) ? " until descriptors free up" : "");
   }
   return true;
 }
@@ -128,7 +128,7 @@ NetAccept::start_connection(int sock, const sockaddr *peer, socklen_t peer_len, 
 {
   if (group.in_error_episode.load(std::memory_order_relaxed)) {
     group.in_error_episode.store(false);
-    std::fprintf(stderr, "iocore: accept on port %d recovered\n", group.port);
+    std::fprintf(stderr, "iocore: accept on %s recovered\n", group.bound.to_string().c_str());
   }
   net_count(net_counters().accepts);
   net_count(net_counters().connections_currently_open);
@@ -136,7 +136,7 @@ NetAccept::start_connection(int sock, const sockaddr *peer, socklen_t peer_len, 
   const NetProcessor::AcceptOptions &opt = group.opt;
 
   UnixNetVConnection *vc = group.new_vc();
-  IOCORE_DEBUG(DebugTag::kAccept, "vc %" PRIu64 ": accepted on port %d (fd %d)", vc->id, group.port, sock);
+  IOCORE_DEBUG(DebugTag::kAccept, "vc %" PRIu64 ": accepted on %s (fd %d)", vc->id, group.bound.to_string().c_str(), sock);
   vc->fd = sock;
   vc->set_remote_endpoint(SocketAddress::from_kernel(peer, peer_len));
   vc->options.sockopt_flags = opt.sockopt_flags;
@@ -300,8 +300,9 @@ AcceptGroup::fail(int err, EThread *t)
     return; // another socket of the group failed first: one report
   }
   net_count(net_counters().accept_errors);
-  IOCORE_DEBUG(DebugTag::kAccept, "port %d: accept() failed for good: %s; the listener stops", port, std::strerror(err));
-  std::fprintf(stderr, "iocore: listener on port %d stopped: accept() failed: %s\n", port, std::strerror(err));
+  IOCORE_DEBUG(DebugTag::kAccept, "%s: accept() failed for good: %s; the listener stops", bound.to_string().c_str(),
+               std::strerror(err));
+  std::fprintf(stderr, "iocore: listener on %s stopped: accept() failed: %s\n", bound.to_string().c_str(), std::strerror(err));
   stop_sockets();
   _failure_notice.err = err;
   if (t != nullptr) {
