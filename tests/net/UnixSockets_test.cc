@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -46,8 +47,8 @@ public:
   ~TempDir()
   {
     if (!_path.empty()) {
-      std::string cmd = "rm -rf '" + _path + "'";
-      (void)std::system(cmd.c_str());
+      std::error_code ec;
+      std::filesystem::remove_all(_path, ec);
     }
   }
   std::string file(const std::string &name) const { return _path + "/" + name; }
