@@ -350,8 +350,8 @@ UnixNetVConnection::note_connect_failed()
 {
   if (connect_pending.exchange(false, std::memory_order_relaxed)) {
     net_count(net_counters().connect_failures);
-    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id, remote_addr.to_string().c_str(),
-                 lerrno);
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id,
+                 get_remote_endpoint().to_string().c_str(), lerrno);
   }
 }
 
@@ -1155,8 +1155,8 @@ UnixNetVConnection::connectUp(EThread *t)
   if (res != 0) {
     net_count(net_counters().connect_failures);
     lerrno = -res;
-    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed at once: %s", id, remote_addr.to_string().c_str(),
-                 res == -ENET_THROTTLING ? "throttled" : std::strerror(-res));
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed at once: %s", id,
+                 get_remote_endpoint().to_string().c_str(), res == -ENET_THROTTLING ? "throttled" : std::strerror(-res));
     if (nh) {
       h->stop_io(this);
     }
@@ -1170,9 +1170,11 @@ UnixNetVConnection::connectUp(EThread *t)
   }
   net_count(net_counters().connections_currently_open);
   net_count(net_counters().connects);
-  // Settled by the poller's first report on the socket (an immediate success reports writable).
-  connect_pending.store(true, std::memory_order_relaxed);
-  IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connecting to %s (fd %d)", id, remote_addr.to_string().c_str(), fd);
+  // Settled by the poller's first report on the socket (an immediate success reports writable); a
+  // socket that came connected has nothing left to settle.
+  connect_pending.store(!connected, std::memory_order_relaxed);
+  IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": %s %s (fd %d)", id, connected ? "adopted, connected to" : "connecting to",
+               get_remote_endpoint().to_string().c_str(), fd);
   set_handler(&UnixNetVConnection::mainEvent);
   h->start_cop(this);
   set_local_addr();

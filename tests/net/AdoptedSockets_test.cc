@@ -301,6 +301,22 @@ TEST(AdoptFd, AConnectedTcpSocketKeepsItsAddressAndDataAlreadyWaiting)
   EXPECT_NE(nodelay, 0) << "the default NetVCOptions were applied";
 }
 
+TEST(AdoptFd, APeerThatHasAlreadyGoneIsAnEndNotAFailedConnect)
+{
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  ASSERT_EQ(::write(fds[1], "bye", 3), 3);
+  ::close(fds[1]); // the first thing the poller reports is the hang-up
+  Adopter adopter;
+  NetEnvironment env(1);
+  int64_t failures_before = net_stats_snapshot().connect_failures;
+  netProcessor.adopt_fd(&adopter, fds[0]);
+  ASSERT_TRUE(adopter.done.wait_for(1));
+  ASSERT_EQ(adopter.result.load(), NET_EVENT_OPEN);
+  EXPECT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; })) << "EOS closed it";
+  EXPECT_EQ(net_stats_snapshot().connect_failures, failures_before) << "the socket came connected";
+}
+
 TEST(AdoptFd, RefusesWhatIsNotAConnectedStreamSocketAndClosesIt)
 {
   NetEnvironment env(1);
