@@ -258,6 +258,7 @@ TEST(UnixSockets, ClientSideSeesThePathItConnectedTo)
     netProcessor.connect_re(&opener, to.sa());
   }
   ASSERT_TRUE(opener.done.wait_for(1));
+  ASSERT_TRUE(server.acceptor.accepted.wait_for(1));
   MutexLock lock(opener.mutex, nullptr);
   EXPECT_EQ(opener.result.load(), NET_EVENT_OPEN);
   EXPECT_EQ(opener.remote, "unix:" + path);
@@ -289,6 +290,7 @@ TEST(UnixSockets, CancelRemovesTheSocketFileAndStopsListening)
   ASSERT_NE(server.listen(unix_options(path)), nullptr);
   EXPECT_TRUE(is_socket_file(path));
   ASSERT_TRUE(SocketPeer::connect_to(*SocketAddress::unix_path(path)));
+  ASSERT_TRUE(server.acceptor.accepted.wait_for(1));
   server.acceptor.stop();
   EXPECT_FALSE(exists(path));
   EXPECT_FALSE(SocketPeer::connect_to(*SocketAddress::unix_path(path)));
@@ -470,6 +472,8 @@ TEST(UnixSockets, TcpOptionsAreSkippedButBindingIsRefused)
   netProcessor.connect_re(&ok, to.sa(), &tcp_only);
   ASSERT_TRUE(ok.done.wait_for(1));
   EXPECT_EQ(ok.result.load(), NET_EVENT_OPEN);
+  // The server side joins its thread before the test ends (one in flight at shutdown would leak).
+  ASSERT_TRUE(server.acceptor.accepted.wait_for(1));
   {
     MutexLock lock(ok.mutex, nullptr);
     ASSERT_NE(ok.vc, nullptr);
