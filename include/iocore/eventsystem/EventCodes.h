@@ -26,11 +26,24 @@ inline constexpr int VC_EVENT_INACTIVITY_TIMEOUT = 105;
 inline constexpr int VC_EVENT_ACTIVE_TIMEOUT     = 106;
 inline constexpr int VC_EVENT_OOB_COMPLETE       = 107;
 
-inline constexpr int NET_EVENT_OPEN           = 200;
-inline constexpr int NET_EVENT_OPEN_FAILED    = 201;
-inline constexpr int NET_EVENT_ACCEPT         = 202;
+/// connect_re / adopt_fd: the connection exists (data: the NetVConnection*). For connect_re the
+/// TCP handshake may still be under way (a refusal then comes as VC_EVENT_ERROR) unless
+/// NetVCOptions::f_blocking_connect.
+inline constexpr int NET_EVENT_OPEN = 200;
+/// connect_re / adopt_fd: no connection was made (data: -errno as intptr_t).
+inline constexpr int NET_EVENT_OPEN_FAILED = 201;
+/// accept: one new connection (data: the NetVConnection*), on its thread. A listener that stops
+/// because accept() failed for good gets EVENT_ERROR (data: -errno) instead, once.
+inline constexpr int NET_EVENT_ACCEPT = 202;
+/// Never sent by iocore; kept (with ATS's value) so that ported switch statements still compile.
+/// ATS sends it to the acceptor once its listening socket is open when AcceptOptions asks for a
+/// call-back on open (f_callback_on_open), which iocore has no use for: accept() opens the socket
+/// before it returns, so its result (an Action, or nullptr with errno) already says so.
 inline constexpr int NET_EVENT_ACCEPT_SUCCEED = 203;
-inline constexpr int NET_EVENT_ACCEPT_FAILED  = 204;
+/// Never sent by iocore, for the same reason (ATS: the listening socket could not be opened, with
+/// f_callback_on_open). Here accept() returns nullptr with errno set, and a listener that fails
+/// later is told with EVENT_ERROR (see NetProcessor::accept).
+inline constexpr int NET_EVENT_ACCEPT_FAILED = 204;
 
 /// A short name for an event code ("VC_EVENT_EOS"), for logs and test failure messages.
 const char *event_name(int event);
