@@ -514,12 +514,17 @@ public:
   int64_t seen           = 0;
 };
 
-/// A hand-driven net thread (real epoll) reading one end of a Unix socket pair.
+/// A hand-driven net thread (real epoll) reading one end of a Unix socket pair. populate() takes a
+/// socket over without counting it in NetStats (the accept or connect that made it counts), while
+/// closing the VC uncounts it: the fixture counts its VC as an accepted one and checks at the end
+/// that the gauges are back where they were, for the tests that share the process after it.
 class DrivenUnixRead : public ::testing::Test
 {
 protected:
   void SetUp() override
   {
+    open_before    = net_counters().connections_currently_open.load();
+    inbound_before = net_counters().inbound_currently_open.load();
     thread.set_current();
     thread.mutex->acquire(&thread);
     initialize_thread_for_net(&thread);
@@ -528,6 +533,8 @@ protected:
     peer = fds[1];
     vc   = UnixNetVConnection::alloc();
     ASSERT_EQ(vc->populate(fds[0], &sm), 0);
+    net_count(net_counters().connections_currently_open);
+    net_count(net_counters().inbound_currently_open);
     MutexLock lock(sm.mutex, &thread);
     sm.read_vio = vc->do_io_read(&sm, INT64_MAX, sm.buf);
   }
@@ -542,6 +549,8 @@ protected:
     }
     thread.mutex->release();
     EThread::clear_current();
+    EXPECT_EQ(net_counters().connections_currently_open.load(), open_before) << "connections_currently_open drifted";
+    EXPECT_EQ(net_counters().inbound_currently_open.load(), inbound_before) << "inbound_currently_open drifted";
   }
   /// Passes (each waiting up to 10 ms in epoll) until n bytes were seen or 10 s passed.
   bool run_until_seen(int64_t n)
@@ -573,6 +582,8 @@ protected:
     ::close(passed);
   }
 
+  int64_t open_before    = 0;
+  int64_t inbound_before = 0;
   ManualClock clock;
   EThread thread{REGULAR, 0, &clock};
   int peer               = -1;
