@@ -157,7 +157,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   }
   if (alerrno != -1 && alerrno != 0) {
     lerrno = alerrno;
-    note_connect_failed(); // the user gave up on the connect (its own connect timeout, say)
+    note_connect_abandoned(); // the user gave up on the connect (its own connect timeout, say)
   }
   if (oob) {
     if (oob->retry && is_owner_thread()) {
@@ -353,6 +353,20 @@ UnixNetVConnection::note_connect_failed()
     IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id,
                  get_remote_endpoint().to_string().c_str(), lerrno);
   }
+}
+
+void
+UnixNetVConnection::note_connect_abandoned()
+{
+  if (!connect_pending.load(std::memory_order_relaxed)) {
+    return;
+  }
+  if (fd >= 0 && socket_peer_address(fd).is_valid()) {
+    connect_pending.store(false, std::memory_order_relaxed); // connected; the poller had not said so yet
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connected (seen at a timeout or close)", id);
+    return;
+  }
+  note_connect_failed();
 }
 
 bool
@@ -887,7 +901,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   std::atomic<ink_hrtime> &deadline = inactivity ? next_inactivity_timeout_at : next_activity_timeout_at;
   deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
   net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
-  note_connect_failed(); // a timeout before the TCP handshake completed
+  note_connect_abandoned(); // a timeout before the TCP handshake completed
 
   // A direction started without a continuation (do_io_read(nullptr, 0, nullptr)) has nobody to
   // tell. When no direction has anyone, the connection is an orphan and closes itself (ATS:

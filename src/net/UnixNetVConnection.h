@@ -210,6 +210,10 @@ public:
   /// Count a connect that ended before its TCP handshake completed (refused, unreachable, timed
   /// out, given up by the user with an error): NetStats::connect_failures, once per connection.
   void note_connect_failed();
+  /// A timeout or the user's close with an error while the connect is still unsettled: the poller
+  /// may just not have reported yet (its thread was busy, or ran its due timers first), so ask the
+  /// kernel whether the handshake finished (the socket has a peer) before counting a failure.
+  void note_connect_abandoned();
   /// Restart the inactivity clock after progress (ATS: net_activity).
   void net_activity();
   /// ATS: read_from_net, the plain TCP read.
