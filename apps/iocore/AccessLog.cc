@@ -2,6 +2,7 @@
 // with a flush per line (the log is for humans and tests, not the hot path; leave it off to bench).
 #include "AccessLog.h"
 
+#include <iocore/net/SocketAddress.h>
 #include <iocore/tls/TLS.h>
 
 #include <cstdio>
@@ -126,8 +127,6 @@ errno_name(int err)
 std::string
 endpoint_string(const sockaddr *addr)
 {
-  iocore::IpEndpoint ep;
-  ep.assign(addr);
-  return ep.to_string();
+  return iocore::SocketAddress::from_sockaddr(addr).to_string();
 }
 } // namespace iocore_cli

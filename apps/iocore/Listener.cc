@@ -16,29 +16,65 @@ Listener::Listener(std::string name, Factory factory, OnFailure on_failure)
   set_handler(&Listener::accept_event);
 }
 
+namespace {
+  /// Why a Unix path or a passed descriptor cannot be listened on, in the user's terms.
+  std::string listen_failure(const ListenTarget &target, int err)
+  {
+    if (target.fd) {
+      std::string fd = "descriptor " + std::to_string(*target.fd);
+      switch (err) {
+      case EBADF:
+        return fd + " is not open";
+      case ENOTSOCK:
+        return fd + " is not a socket";
+      case ESOCKTNOSUPPORT:
+        return fd + " is not a stream socket";
+      case EAFNOSUPPORT:
+        return fd + " is not an IP or Unix-domain socket";
+      case EINVAL:
+        return fd + " is not a listening socket (listen() was not called on it)";
+      default:
+        break;
+      }
+    } else if (target.addr.is_unix() && !target.addr.is_abstract()) {
+      switch (err) {
+      case EEXIST:
+        return target.addr.path() + " exists and is not a socket (left untouched)";
+      case EADDRINUSE:
+        return "another process is listening on " + target.addr.path();
+      default:
+        break;
+      }
+    }
+    return err ? std::strerror(err) : "unknown error";
+  }
+} // namespace
+
 bool
-Listener::start(const IpEndpoint &addr, std::string &error, std::shared_ptr<const TLSServerContext> tls)
+Listener::start(const ListenTarget &target, std::string &error, std::shared_ptr<const TLSServerContext> tls)
 {
   NetProcessor::AcceptOptions opt;
-  opt.local_ip            = addr;
-  opt.local_port          = addr.port();
-  opt.ip_family           = addr.family();
+  if (target.fd) {
+    opt.fd = *target.fd;
+  } else if (target.addr.is_unix()) {
+    opt.ip_family  = AF_UNIX;
+    opt.local_path = (target.addr.is_abstract() ? "@" : "") + target.addr.path();
+  } else {
+    opt.local_ip   = target.addr.ip();
+    opt.local_port = target.addr.port();
+    opt.ip_family  = target.addr.family();
+  }
   opt.sockopt_flags       = SOCK_OPT_NO_DELAY;
   NetProcessor &processor = tls ? sslNetProcessor : netProcessor;
   opt.tls_context         = std::move(tls);
   errno                   = 0;
   _accept                 = processor.accept(this, opt);
   if (_accept == nullptr) {
-    int err = errno;
-    error   = "cannot listen on " + addr.to_string() + " (" + _name + "): " + (err ? std::strerror(err) : "unknown error");
+    error   = "cannot listen on " + target.to_string() + " (" + _name + "): " + listen_failure(target, errno);
     _accept = nullptr;
     return false;
   }
-  _bound   = addr;
-  int port = NetProcessor::accept_port(_accept);
-  if (port > 0) {
-    _bound.set_port(static_cast<uint16_t>(port));
-  }
+  _bound = NetProcessor::accept_address(_accept);
   return true;
 }
 

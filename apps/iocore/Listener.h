@@ -9,9 +9,20 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace iocore_cli {
+/// Where a Listener listens: an address (IP, or a Unix path or abstract name), or a listening
+/// socket someone else opened (--listen fd:N, systemd socket activation).
+struct ListenTarget {
+  iocore::SocketAddress addr;
+  std::optional<int> fd;
+
+  /// "127.0.0.1:80", "unix:/run/x.sock", "fd:3".
+  std::string to_string() const { return fd ? "fd:" + std::to_string(*fd) : addr.to_string(); }
+};
+
 class Listener : public iocore::Continuation
 {
 public:
@@ -23,11 +34,12 @@ public:
 
   Listener(std::string name, Factory factory, OnFailure on_failure = {});
 
-  /// Start listening on addr, speaking TLS with `tls` when given. False with a message naming the
-  /// address and the OS error.
-  bool start(const iocore::IpEndpoint &addr, std::string &error, std::shared_ptr<const iocore::TLSServerContext> tls = nullptr);
-  /// The address actually bound (the real port when asked for port 0).
-  const iocore::IpEndpoint &bound() const { return _bound; }
+  /// Start listening on `target`, speaking TLS with `tls` when given. False with a message naming
+  /// the address (or descriptor) and what is wrong with it.
+  bool start(const ListenTarget &target, std::string &error, std::shared_ptr<const iocore::TLSServerContext> tls = nullptr);
+  /// The address actually listened on (the real port when asked for port 0, the bound address of
+  /// a passed socket).
+  const iocore::SocketAddress &bound() const { return _bound; }
   const std::string &name() const { return _name; }
   /// Stop accepting (idempotent). Connections already accepted are not affected.
   void stop();
@@ -41,7 +53,7 @@ private:
   Factory _factory;
   OnFailure _on_failure;
   iocore::Action *_accept = nullptr;
-  iocore::IpEndpoint _bound;
+  iocore::SocketAddress _bound;
   std::atomic<bool> _stopped{false};
   std::atomic<bool> _failed{false};
 };

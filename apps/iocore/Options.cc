@@ -5,9 +5,12 @@
 
 #include <iocore/eventsystem/Diags.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 
@@ -103,6 +106,45 @@ namespace {
     return {};
   }
 
+  /// An IP address or a Unix-domain one ("unix:/path", "unix:@name").
+  std::string parse_socket_address(std::string_view flag, std::string_view text, iocore::SocketAddress &out)
+  {
+    if (!text.starts_with("unix:")) {
+      auto ip = IpEndpoint::parse(text);
+      if (!ip) {
+        return std::string(flag) + ": cannot parse address " + quoted(text) +
+               " (expected IPv4:PORT, [IPv6]:PORT, unix:PATH or unix:@NAME, e.g. 127.0.0.1:8080 or unix:/run/iocore.sock)";
+      }
+      out = *ip;
+      return {};
+    }
+    auto a = iocore::SocketAddress::parse(text);
+    if (!a) {
+      std::string_view rest = text.substr(5);
+      if (rest.starts_with('@')) {
+        rest.remove_prefix(1);
+      }
+      if (rest.size() > iocore::SocketAddress::kMaxUnixPath) {
+        return std::string(flag) + ": Unix socket path " + quoted(text) + " is longer than " +
+               std::to_string(iocore::SocketAddress::kMaxUnixPath) + " bytes (the limit of sun_path)";
+      }
+      return std::string(flag) + ": cannot parse " + quoted(text) + " (expected unix:PATH or unix:@NAME)";
+    }
+    out = *a;
+    return {};
+  }
+
+  /// "--listen fd:N": a descriptor number.
+  std::string parse_listen_fd(std::string_view text, std::optional<int> &out)
+  {
+    auto n = parse_int(text.substr(3));
+    if (!n || *n < 0 || *n > std::numeric_limits<int>::max()) {
+      return "--listen: expected fd:N with N a descriptor number, got " + quoted(text);
+    }
+    out = static_cast<int>(*n);
+    return {};
+  }
+
   Apply int_flag(std::string_view flag, int64_t min, int64_t max, std::function<void(Options &, int64_t)> set)
   {
     return [flag, min, max, set = std::move(set)](ParseState &st, std::string_view v) -> std::string {
@@ -160,7 +202,10 @@ namespace {
         {"--listen", kProxyOnly | kHttpOnly | kEchoOnly,
          [](ParseState &st, std::string_view v) {
            st.saw_listen = true;
-           return parse_endpoint("--listen", v, st.options.listen);
+           if (v.starts_with("fd:")) {
+             return parse_listen_fd(v, st.options.listen_fd);
+           }
+           return parse_socket_address("--listen", v, st.options.listen);
          }},
         {"--threads", kAllModes, int_flag("--threads", 1, 1024, [](Options &o, int64_t n) { o.common.threads = int(n); })},
         {"--inactivity-timeout", kAllModes,
@@ -228,16 +273,16 @@ namespace {
          seconds_flag("--drain-timeout", true, [](Options &o, iocore::ink_hrtime t) { o.common.drain_timeout = t; })},
         {"--upstream", kProxyOnly,
          [](ParseState &st, std::string_view v) -> std::string {
-           std::vector<IpEndpoint> list;
+           std::vector<iocore::SocketAddress> list;
            std::string_view rest = v;
            while (true) {
              size_t comma         = rest.find(',');
              std::string_view one = rest.substr(0, comma);
-             IpEndpoint ep;
-             if (std::string err = parse_endpoint("--upstream", one, ep); !err.empty()) {
+             iocore::SocketAddress ep;
+             if (std::string err = parse_socket_address("--upstream", one, ep); !err.empty()) {
                return err;
              }
-             if (ep.port() == 0 || ep.is_any()) {
+             if (ep.is_ip() && (ep.port() == 0 || ep.ip().is_any())) {
                return "--upstream: " + quoted(one) + " is not a connectable address (needs a host and a port > 0)";
              }
              list.push_back(ep);
@@ -305,7 +350,7 @@ namespace {
   {
     const Options &o = st.options;
     if (o.mode != Mode::kDemo && !st.saw_listen) {
-      return std::string("iocore ") + mode_name(o.mode) + " needs --listen HOST:PORT";
+      return std::string("iocore ") + mode_name(o.mode) + " needs --listen HOST:PORT (or unix:PATH, fd:N)";
     }
     if (o.mode == Mode::kProxy && o.proxy.upstreams.empty()) {
       return "iocore proxy needs --upstream HOST:PORT[,HOST:PORT...]";
@@ -423,7 +468,12 @@ usage(std::optional<Mode> mode)
                        "  iocore echo  --listen HOST:PORT [options]\n"
                        "  iocore demo  [options]   proxy on 127.0.0.1:8080 -> built-in http origin on 127.0.0.1:8081\n"
                        "  iocore --help | iocore MODE --help | iocore --version\n\n"
-                       "HOST:PORT is IPv4:PORT or [IPv6]:PORT; port 0 picks a free port (printed when listening).\n\n") +
+                       "HOST:PORT is IPv4:PORT or [IPv6]:PORT; port 0 picks a free port (printed when listening).\n"
+                       "--listen and --upstream also take unix:PATH or unix:@NAME (a Unix-domain socket; @: a\n"
+                       "Linux abstract name). --listen fd:N serves a listening socket the caller opened; with no\n"
+                       "--listen, a socket passed by systemd socket activation (LISTEN_FDS) is served.\n\n"
+                       "Exit status: 0 after SIGTERM/SIGINT, 2 for a usage error (or an IP address that cannot\n"
+                       "be listened on), 1 when a Unix socket path or a passed descriptor cannot be served.\n\n") +
            common;
   }
   switch (*mode) {
@@ -485,8 +535,27 @@ describe_limits(const Options &o)
   return line;
 }
 
+int
+socket_activation_fds()
+{
+  const char *pid = std::getenv("LISTEN_PID");
+  const char *fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr) {
+    return 0;
+  }
+  auto p = parse_int(pid);
+  auto n = parse_int(fds);
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  if (!p || *p != ::getpid() || !n || *n <= 0 || *n > std::numeric_limits<int>::max() - kListenFdsStart) {
+    return 0; // meant for another process, or nothing passed
+  }
+  return static_cast<int>(*n);
+}
+
 ParseResult
-parse_command_line(int argc, const char *const *argv)
+parse_command_line(int argc, const char *const *argv, int activated_fds)
 {
   ParseResult result;
   if (argc < 2) {
@@ -551,6 +620,14 @@ parse_command_line(int argc, const char *const *argv)
     if (std::string err = flag->apply(st, *value); !err.empty()) {
       return error(err);
     }
+  }
+  if (!st.saw_listen && activated_fds > 0 && *mode != Mode::kDemo) {
+    if (activated_fds > 1) {
+      return error("systemd passed " + std::to_string(activated_fds) + " sockets (LISTEN_FDS) but iocore " + mode_name(*mode) +
+                   " has one listener; choose one with --listen fd:N");
+    }
+    st.saw_listen            = true;
+    result.options.listen_fd = kListenFdsStart;
   }
   if (std::string err = check_mode_rules(st); !err.empty()) {
     return error(err);

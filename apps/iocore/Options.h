@@ -6,6 +6,7 @@
 #include <iocore/eventsystem/Time.h>
 #include <iocore/net/IpEndpoint.h>
 #include <iocore/net/NetProcessor.h>
+#include <iocore/net/SocketAddress.h>
 
 #include <cstdint>
 #include <optional>
@@ -48,7 +49,7 @@ struct CommonOptions {
 };
 
 struct ProxyOptions {
-  std::vector<iocore::IpEndpoint> upstreams;
+  std::vector<iocore::SocketAddress> upstreams; ///< IP addresses or Unix-domain ones (unix:/path, unix:@name)
   iocore::ink_hrtime connect_timeout = iocore::HRTIME_SECONDS(5);
   int64_t buffer_size                = 32768; ///< per direction
   std::optional<int> retries;                 ///< unset: every other upstream once
@@ -67,9 +68,16 @@ struct HttpOptions {
   int64_t max_body_size = kDefaultMaxBodySize; ///< larger request bodies get 413; 0: no limit
 };
 
+/// systemd socket activation (sd_listen_fds): the passed listening sockets start at this descriptor.
+inline constexpr int kListenFdsStart = 3;
+
 struct Options {
   Mode mode = Mode::kDemo;
-  iocore::IpEndpoint listen;
+  /// --listen HOST:PORT, unix:PATH or unix:@NAME (unset when listen_fd is set).
+  iocore::SocketAddress listen;
+  /// --listen fd:N, or the socket systemd passed when there is no --listen: serve this listening
+  /// socket.
+  std::optional<int> listen_fd;
   CommonOptions common;
   ProxyOptions proxy;
   HttpOptions http;
@@ -83,8 +91,14 @@ struct ParseResult {
 };
 
 /// Parse argv (argv[0] is the program name). Flags take their value as the next argument or after
-/// '=' ("--threads 4", "--threads=4").
-ParseResult parse_command_line(int argc, const char *const *argv);
+/// '=' ("--threads 4", "--threads=4"). `activated_fds`: how many listening sockets systemd socket
+/// activation passed (socket_activation_fds()); without --listen, a mode listens on the first.
+ParseResult parse_command_line(int argc, const char *const *argv, int activated_fds = 0);
+
+/// The number of sockets systemd passed to this process (LISTEN_FDS, when LISTEN_PID is this
+/// process; sd_listen_fds without libsystemd), 0 for none. Unsets the variables, as sd_listen_fds(1)
+/// does, so that child processes do not take the sockets for theirs.
+int socket_activation_fds();
 
 /// The help text of a mode, or of the whole command when mode is unset.
 std::string usage(std::optional<Mode> mode);

@@ -98,7 +98,7 @@ ProxyTunnel::connect_next()
 
     NetProcessor &processor = _config.upstream_tls ? sslNetProcessor : netProcessor;
     _in_connect_call        = true;
-    Action *a               = processor.connect_re(this, &_upstream.sa, &_config.upstream_options);
+    Action *a               = processor.connect_re(this, _upstream.sa(), &_config.upstream_options);
     _in_connect_call        = false;
     if (_inline_failure != 0) {
       note_upstream_failure(_inline_failure);

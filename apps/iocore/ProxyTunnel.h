@@ -74,7 +74,7 @@ private:
   // Connecting.
   int _attempt    = 0;
   uint64_t _first = 0;
-  iocore::IpEndpoint _upstream;
+  iocore::SocketAddress _upstream;
   bool _upstream_confirmed        = false; ///< the TCP handshake is known to have completed
   iocore::Action *_connect_action = nullptr;
   iocore::Event *_connect_timer   = nullptr;

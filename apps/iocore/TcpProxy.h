@@ -11,7 +11,7 @@
 
 namespace iocore_cli {
 struct TcpProxyConfig {
-  std::vector<iocore::IpEndpoint> upstreams;
+  std::vector<iocore::SocketAddress> upstreams;
   iocore::ink_hrtime connect_timeout = iocore::HRTIME_SECONDS(5);
   int64_t buffer_size                = 32768;
   int attempts                       = 1; ///< connection attempts per client (1 + --retries)

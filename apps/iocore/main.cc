@@ -25,7 +25,8 @@
 
 namespace iocore_cli {
 namespace {
-  constexpr int kExitUsage = 2;
+  constexpr int kExitUsage   = 2;
+  constexpr int kExitFailure = 1;
 
   constexpr uint16_t kDemoProxyPort  = 8080;
   constexpr uint16_t kDemoOriginPort = 8081;
@@ -39,7 +40,7 @@ namespace {
     std::vector<std::unique_ptr<Listener>> listeners;
     /// Where each listener was asked to listen, and its TLS context (null: plain TCP), in the
     /// order of `listeners`.
-    std::vector<iocore::IpEndpoint> addresses;
+    std::vector<ListenTarget> addresses;
     std::vector<std::shared_ptr<const iocore::TLSServerContext>> tls;
   };
 
@@ -56,11 +57,11 @@ namespace {
     request_stop(1);
   }
 
-  void add_listener(Services &s, const char *name, const iocore::IpEndpoint &addr, Listener::Factory f,
+  void add_listener(Services &s, const char *name, const ListenTarget &target, Listener::Factory f,
                     std::shared_ptr<const iocore::TLSServerContext> tls = nullptr)
   {
     s.listeners.push_back(std::make_unique<Listener>(name, std::move(f), [&s](Listener &, int) { stop_if_nothing_listens(s); }));
-    s.addresses.push_back(addr);
+    s.addresses.push_back(target);
     s.tls.push_back(std::move(tls));
   }
 
@@ -95,24 +96,25 @@ namespace {
 
   void plan_listeners(const Options &o, Services &s, const std::shared_ptr<const iocore::TLSServerContext> &tls)
   {
-    s.common = o.common;
+    s.common               = o.common;
+    ListenTarget on_listen = {o.listen, o.listen_fd};
     switch (o.mode) {
     case Mode::kProxy:
       s.proxy.configure(o);
       s.stats_modes = kStatsProxy;
       add_listener(
-          s, "proxy", o.listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); }, tls);
+          s, "proxy", on_listen, [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); }, tls);
       break;
     case Mode::kHttp:
       s.http.configure(o);
       s.stats_modes = kStatsHttp;
       add_listener(
-          s, "http", o.listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); }, tls);
+          s, "http", on_listen, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); }, tls);
       break;
     case Mode::kEcho:
       s.stats_modes = kStatsEcho;
       add_listener(
-          s, "echo", o.listen, [&s](iocore::NetVConnection *vc) { start_echo_session(vc, s.common); }, tls);
+          s, "echo", on_listen, [&s](iocore::NetVConnection *vc) { start_echo_session(vc, s.common); }, tls);
       break;
     case Mode::kDemo: {
       Options proxy_options         = o;
@@ -121,8 +123,8 @@ namespace {
       s.proxy.configure(proxy_options);
       s.http.configure(o);
       s.stats_modes = kStatsProxy | kStatsHttp;
-      add_listener(s, "http", origin, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
-      add_listener(s, "proxy", iocore::IpEndpoint::loopback(AF_INET, kDemoProxyPort),
+      add_listener(s, "http", {origin, {}}, [&s](iocore::NetVConnection *vc) { start_http_session(vc, s.http); });
+      add_listener(s, "proxy", {iocore::IpEndpoint::loopback(AF_INET, kDemoProxyPort), {}},
                    [&s](iocore::NetVConnection *vc) { start_proxy_session(vc, s.proxy); });
       break;
     }
@@ -130,7 +132,7 @@ namespace {
     if (o.common.stats) {
       unsigned modes                  = s.stats_modes;
       iocore::ink_hrtime head_timeout = o.common.request_head_timeout;
-      add_listener(s, "stats", *o.common.stats,
+      add_listener(s, "stats", {*o.common.stats, {}},
                    [modes, head_timeout](iocore::NetVConnection *vc) { start_metrics_session(vc, modes, head_timeout); });
     }
   }
@@ -181,12 +183,17 @@ namespace {
     plan_listeners(o, *services, tls);
     for (size_t i = 0; i < services->listeners.size(); ++i) {
       std::string err;
-      if (!services->listeners[i]->start(services->addresses[i], err, services->tls[i])) {
+      const ListenTarget &target = services->addresses[i];
+      if (!services->listeners[i]->start(target, err, services->tls[i])) {
         for (size_t j = 0; j < i; ++j) {
           services->listeners[j]->stop();
         }
         iocore::eventProcessor.shutdown();
-        return usage_error(err);
+        // A Unix path in the way or an unusable descriptor is the environment's problem (1); an
+        // IP address that cannot be listened on has always been reported as a usage error (2).
+        bool environment = target.fd || target.addr.is_unix();
+        std::fprintf(stderr, "iocore: %s\n", err.c_str());
+        return environment ? kExitFailure : kExitUsage;
       }
     }
     for (auto &l : services->listeners) {
@@ -218,7 +225,7 @@ int
 main(int argc, char **argv)
 {
   using namespace iocore_cli;
-  ParseResult r = parse_command_line(argc, argv);
+  ParseResult r = parse_command_line(argc, argv, socket_activation_fds());
   switch (r.kind) {
   case ParseResult::Kind::kHelp:
     std::fputs(r.text.c_str(), stdout);

@@ -25,4 +25,5 @@ namespace iocore {
 #include "iocore/net/IpEndpoint.h"
 #include "iocore/net/NetProcessor.h"
 #include "iocore/net/NetVConnection.h"
+#include "iocore/net/SocketAddress.h"
 #include "iocore/tls/TLS.h"

@@ -1,7 +1,8 @@
 // NetAccept: a listening socket and what it does with each connection. Two modes (chosen by
 // AcceptOptions::accept_threads): one non-blocking SO_REUSEPORT socket per ET_NET thread, polled by
 // that thread's NetHandler; or DEDICATED threads blocking in accept() on one socket and handing each
-// connection to a net thread round-robin. AcceptGroup is the Action returned by accept(): it owns
+// connection to a net thread round-robin. A Unix-domain or adopted listener is one socket, polled
+// by one net thread that spreads the connections round-robin. AcceptGroup is the Action returned by accept(): it owns
 // the NetAccepts, reports the port and stops listening on cancel().
 #pragma once
 
@@ -9,9 +10,11 @@
 #include "iocore/net/NetProcessor.h"
 
 #include "net/EventIO.h"
+#include "net/UnixSocketFile.h"
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace iocore {
@@ -40,11 +43,14 @@ public:
   /// fd is in the owner's poller. Set by the thread that calls accept() (before registering: the
   /// owner may fail and stop the socket as soon as it is registered), read by the owner.
   std::atomic<bool> registered{false};
+  /// Per-thread mode with one socket for all threads (Unix-domain or adopted listeners): hand the
+  /// connections to the group's threads round-robin instead of keeping them on `owner`.
+  bool spread  = false;
   Event *retry = nullptr;
 
 private:
   /// Take one new socket into the net layer; false if the accept loop should stop.
-  void start_connection(int sock, const sockaddr *peer, EThread *t);
+  void start_connection(int sock, const sockaddr *peer, socklen_t peer_len, EThread *t);
   /// Log and count an accept() failure; true if accepting should pause.
   bool handle_accept_error(int err);
   bool over_connection_limit() const;
@@ -60,6 +66,10 @@ public:
 
   NetProcessor::AcceptOptions opt;
   int port = 0;
+  /// The address listened on (getsockname of the socket).
+  SocketAddress bound;
+  /// The socket file of a Unix-domain listener on a path, removed when the sockets stop.
+  std::optional<UnixSocketFile> socket_file;
   bool tls = false;
   std::vector<std::unique_ptr<NetAccept>> accepts;
   /// Dedicated mode: the one blocking socket all accept threads share (-1 in per-thread mode).

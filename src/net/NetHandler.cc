@@ -82,6 +82,7 @@ NetHandler::NetHandler(EThread &t, std::unique_ptr<Poller> p) : Continuation(new
   const NetConfig &cfg          = net_config();
   max_connections_per_thread_in = cfg.max_connections_in > 0 ? std::max(1, cfg.max_connections_in / n) : 0;
   max_requests_per_thread_in    = cfg.max_requests_in > 0 ? std::max(1, cfg.max_requests_in / n) : 0;
+  _max_poll_wait                = cfg.poll_timeout_ms >= 0 ? HRTIME_MSECONDS(cfg.poll_timeout_ms) : -1;
 }
 
 NetHandler::~NetHandler()
@@ -123,6 +124,9 @@ NetHandler::wait_for_activity(ink_hrtime timeout)
   bool pending = !read_ready_list.empty() || !write_ready_list.empty();
   if (pending) {
     timeout = _prev_pass_only_missed ? std::min(timeout, kLockMissPollWait) : 0;
+  }
+  if (_max_poll_wait >= 0) {
+    timeout = std::min(timeout, _max_poll_wait);
   }
   int n = poller->wait(timeout, _events);
   // After a blocking wait the loop's cached time is from before the sleep: refresh it, or the

@@ -147,6 +147,8 @@ private:
   void drain_enable_list(Direction d);
   template <class List> void run_ready(List &list, Direction d);
 
+  /// NetConfig::poll_timeout_ms when the thread started: the longest wait in the poller (-1: none).
+  ink_hrtime _max_poll_wait = -1;
   EventIO _signal_io;
   std::vector<PollEvent> _events;
   int _pass_lock_misses       = 0;

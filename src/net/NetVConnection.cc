@@ -1,4 +1,5 @@
-// Defaults of NetVConnection's optional operations.
+// Defaults of NetVConnection's optional operations, and its addresses (IP ones in the IpEndpoint
+// members, Unix-domain ones allocated beside them).
 #include "iocore/net/NetVConnection.h"
 
 #include "iocore/eventsystem/Continuation.h"
@@ -19,5 +20,60 @@ NetVConnection::send_OOB(Continuation *cont, char *buf, int len)
 void
 NetVConnection::cancel_OOB()
 {
+}
+
+int
+NetVConnection::apply_options()
+{
+  return -EOPNOTSUPP;
+}
+
+int
+NetVConnection::set_tcp_init_cwnd(int init_cwnd)
+{
+  (void)init_cwnd;
+  return -EOPNOTSUPP;
+}
+
+SocketAddress
+NetVConnection::get_remote_endpoint() const
+{
+  return unix_addresses ? unix_addresses->remote : SocketAddress(remote_addr);
+}
+
+SocketAddress
+NetVConnection::get_local_endpoint() const
+{
+  return unix_addresses ? unix_addresses->local : SocketAddress(local_addr);
+}
+
+void
+NetVConnection::set_remote_endpoint(const SocketAddress &addr)
+{
+  if (addr.is_unix()) {
+    if (!unix_addresses) {
+      unix_addresses = std::make_unique<UnixAddresses>();
+    }
+    unix_addresses->remote = addr;
+    remote_addr            = IpEndpoint();
+    return;
+  }
+  unix_addresses.reset();
+  remote_addr = addr.ip();
+}
+
+void
+NetVConnection::set_local_endpoint(const SocketAddress &addr)
+{
+  if (addr.is_unix()) {
+    if (!unix_addresses) {
+      unix_addresses = std::make_unique<UnixAddresses>();
+    }
+    unix_addresses->local = addr;
+    local_addr            = IpEndpoint();
+    return;
+  }
+  unix_addresses.reset();
+  local_addr = addr.ip();
 }
 } // namespace iocore

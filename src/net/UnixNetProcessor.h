@@ -20,6 +20,7 @@ public:
 
   Action *accept(Continuation *cont, const AcceptOptions &opt) override;
   Action *connect_re(Continuation *cont, const sockaddr *addr, const NetVCOptions *opt = nullptr) override;
+  Action *adopt_fd(Continuation *cont, int fd, const NetVCOptions *opt = nullptr) override;
   int start(int n_net_threads_unused = 0) override;
 
 protected:
@@ -32,6 +33,14 @@ protected:
   Action *connect_vc(Continuation *cont, UnixNetVConnection *vc, const sockaddr *addr, const NetVCOptions *opt);
 
 private:
+  /// The address AcceptOptions asks to listen on (IP, or a Unix path / abstract name). 0 or -errno.
+  static int listen_address(const AcceptOptions &opt, SocketAddress &addr);
+  /// The three ways of listening (see AcceptOptions): DEDICATED blocking threads on one socket; one
+  /// socket (Unix-domain or adopted) polled by one net thread; one SO_REUSEPORT socket per thread.
+  static int start_dedicated_accept(AcceptGroup &group, const SocketAddress &addr);
+  static int start_single_socket_accept(AcceptGroup &group, const SocketAddress &addr);
+  static int start_per_thread_accept(AcceptGroup &group, const SocketAddress &addr);
+
   // The listeners of every UnixNetProcessor (netProcessor and sslNetProcessor share the threads, so
   // the one shutdown hook must stop them all).
   static std::mutex _groups_mutex;

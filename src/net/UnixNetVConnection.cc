@@ -15,6 +15,7 @@
 #include "net/SocketOptions.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -156,7 +157,7 @@ UnixNetVConnection::do_io_close(int alerrno)
   }
   if (alerrno != -1 && alerrno != 0) {
     lerrno = alerrno;
-    note_connect_failed(); // the user gave up on the connect (its own connect timeout, say)
+    note_connect_abandoned(); // the user gave up on the connect (its own connect timeout, say)
   }
   if (oob) {
     if (oob->retry && is_owner_thread()) {
@@ -349,9 +350,23 @@ UnixNetVConnection::note_connect_failed()
 {
   if (connect_pending.exchange(false, std::memory_order_relaxed)) {
     net_count(net_counters().connect_failures);
-    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id, remote_addr.to_string().c_str(),
-                 lerrno);
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed (lerrno %d)", id,
+                 get_remote_endpoint().to_string().c_str(), lerrno);
   }
+}
+
+void
+UnixNetVConnection::note_connect_abandoned()
+{
+  if (!connect_pending.load(std::memory_order_relaxed)) {
+    return;
+  }
+  if (fd >= 0 && socket_peer_address(fd).is_valid()) {
+    connect_pending.store(false, std::memory_order_relaxed); // connected; the poller had not said so yet
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connected (seen at a timeout or close)", id);
+    return;
+  }
+  note_connect_failed();
 }
 
 bool
@@ -474,15 +489,20 @@ UnixNetVConnection::read_socket(NetHandler &h, MIOBuffer &writer, int64_t toread
       break;
     }
     // recv/recvmsg as ATS master (7.1: read/readv): the socket calls skip read()'s VFS layer and
-    // its file-position lock (fdget_pos showed in perf).
+    // its file-position lock (fdget_pos showed in perf). A Unix-domain stream stops a read where
+    // ancillary data (descriptors, credentials) was attached, with more data behind it; recvmsg's
+    // MSG_CTRUNC tells such a stop from a drained socket (the data is read on at once; the
+    // ancillary data, never asked for, is dropped and any descriptors in it closed by the kernel).
     ssize_t n;
-    if (niov == 1) {
+    bool cut_at_ancillary = false;
+    if (niov == 1 && !unix_addresses) {
       n = ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0);
     } else {
       msghdr msg{};
-      msg.msg_iov    = iov;
-      msg.msg_iovlen = static_cast<size_t>(niov);
-      n              = ::recvmsg(fd, &msg, 0);
+      msg.msg_iov      = iov;
+      msg.msg_iovlen   = static_cast<size_t>(niov);
+      n                = ::recvmsg(fd, &msg, 0);
+      cut_at_ancillary = n > 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
     }
     net_count(net_counters().calls_to_read);
     h.note_io();
@@ -492,6 +512,9 @@ UnixNetVConnection::read_socket(NetHandler &h, MIOBuffer &writer, int64_t toread
     }
     got.total += n;
     got.last = n;
+    if (cut_at_ancillary) {
+      attempted = n; // not a short read: go on reading
+    }
   } while (got.last == attempted && got.total < toread);
   got.short_read = got.last > 0 && got.last < attempted;
   return got;
@@ -878,7 +901,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   std::atomic<ink_hrtime> &deadline = inactivity ? next_inactivity_timeout_at : next_activity_timeout_at;
   deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
   net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
-  note_connect_failed(); // a timeout before the TCP handshake completed
+  note_connect_abandoned(); // a timeout before the TCP handshake completed
 
   // A direction started without a continuation (do_io_read(nullptr, 0, nullptr)) has nobody to
   // tell. When no direction has anyone, the connection is an orphan and closes itself (ATS:
@@ -999,16 +1022,38 @@ UnixNetVConnection::cancel_OOB()
   oob->data.clear();
 }
 
+// --- Socket options ---------------------------------------------------------------------------------------
+
+int
+UnixNetVConnection::apply_options()
+{
+  if (fd < 0) {
+    return -EBADF;
+  }
+  return apply_socket_options(fd, unix_addresses ? AF_UNIX : remote_addr.family(), options, SocketState::kLive);
+}
+
+int
+UnixNetVConnection::set_tcp_init_cwnd(int init_cwnd)
+{
+#ifdef TCP_INIT_CWND
+  if (unix_addresses) {
+    return -EOPNOTSUPP;
+  }
+  uint32_t val = static_cast<uint32_t>(init_cwnd);
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_INIT_CWND, &val, sizeof(val)) == 0 ? 0 : -errno;
+#else
+  (void)init_cwnd;
+  return -EOPNOTSUPP;
+#endif
+}
+
 // --- Accept, connect, migrate ---------------------------------------------------------------------------
 
 void
 UnixNetVConnection::set_local_addr()
 {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  if (::getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) == 0) {
-    local_addr.assign(reinterpret_cast<sockaddr *>(&ss));
-  }
+  set_local_endpoint(socket_local_address(fd));
 }
 
 int
@@ -1078,8 +1123,13 @@ UnixNetVConnection::startEvent(int event, void *data)
     return EVENT_CONT;
   }
   if (action_.cancelled.load(std::memory_order_acquire)) {
-    // Never reached a NetHandler: no socket, no lists, nothing to call back; just the memory
-    // (as ATS's free(); NetConnect.CancelledBeforeItStartsIsFreedQuietly).
+    // Never reached a NetHandler: no lists, nothing to call back; just the memory (as ATS's free();
+    // NetConnect.CancelledBeforeItStartsIsFreedQuietly) and the socket of an adopted or blocking
+    // connect.
+    if (fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
     free_thread(t);
     return EVENT_DONE;
   }
@@ -1094,16 +1144,24 @@ UnixNetVConnection::connectUp(EThread *t)
   NetHandler *h  = get_NetHandler(t);
   NetConfig &cfg = net_config();
   int res        = 0;
+  // A socket already there is connected: adopted (adopt_fd) or connected by f_blocking_connect.
+  bool connected = fd != NO_FD;
   if (cfg.throttle_connections > 0 &&
       net_counters().connections_currently_open.load(std::memory_order_relaxed) >= cfg.throttle_connections) {
     net_count(net_counters().throttled);
     res = -ENET_THROTTLING;
+  } else if (connected) {
+    // Data or room may be there already, and this thread has seen no edge for it.
+    read.triggered  = true;
+    write.triggered = true;
+    res             = h->start_io(this);
   } else {
-    options.ip_family = remote_addr.family();
-    res               = open_socket_for_connect(options, remote_addr, fd);
+    SocketAddress remote = get_remote_endpoint();
+    options.ip_family    = remote.family();
+    res                  = open_socket_for_connect(options, remote, fd);
     if (res == 0) {
       res = h->start_io(this);
-      if (res == 0 && ::connect(fd, &remote_addr.sa, remote_addr.size()) < 0 && errno != EINPROGRESS) {
+      if (res == 0 && ::connect(fd, remote.sa(), remote.size()) < 0 && errno != EINPROGRESS) {
         res = -errno;
       }
     }
@@ -1111,8 +1169,8 @@ UnixNetVConnection::connectUp(EThread *t)
   if (res != 0) {
     net_count(net_counters().connect_failures);
     lerrno = -res;
-    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed at once: %s", id, remote_addr.to_string().c_str(),
-                 res == -ENET_THROTTLING ? "throttled" : std::strerror(-res));
+    IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connect to %s failed at once: %s", id,
+                 get_remote_endpoint().to_string().c_str(), res == -ENET_THROTTLING ? "throttled" : std::strerror(-res));
     if (nh) {
       h->stop_io(this);
     }
@@ -1126,9 +1184,11 @@ UnixNetVConnection::connectUp(EThread *t)
   }
   net_count(net_counters().connections_currently_open);
   net_count(net_counters().connects);
-  // Settled by the poller's first report on the socket (an immediate success reports writable).
-  connect_pending.store(true, std::memory_order_relaxed);
-  IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": connecting to %s (fd %d)", id, remote_addr.to_string().c_str(), fd);
+  // Settled by the poller's first report on the socket (an immediate success reports writable); a
+  // socket that came connected has nothing left to settle.
+  connect_pending.store(!connected, std::memory_order_relaxed);
+  IOCORE_DEBUG(DebugTag::kConnect, "vc %" PRIu64 ": %s %s (fd %d)", id, connected ? "adopted, connected to" : "connecting to",
+               get_remote_endpoint().to_string().c_str(), fd);
   set_handler(&UnixNetVConnection::mainEvent);
   h->start_cop(this);
   set_local_addr();
@@ -1161,6 +1221,11 @@ UnixNetVConnection::populate(int sock, Continuation *c)
   }
   set_handler(&UnixNetVConnection::mainEvent);
   h->start_cop(this);
+  if (!remote_addr.is_valid() && !unix_addresses) {
+    // Not a migration (which copies them): the read path needs to know a Unix-domain socket.
+    set_remote_endpoint(socket_peer_address(fd));
+    set_local_addr();
+  }
   // The old thread may have consumed the readiness edges: look for data and room at once.
   read.triggered  = true;
   write.triggered = true;
@@ -1189,9 +1254,12 @@ UnixNetVConnection::migrateToCurrentThread(Continuation *c, EThread *t)
   nvc->options            = options;
   nvc->remote_addr        = remote_addr;
   nvc->local_addr         = local_addr;
-  nvc->is_outbound        = is_outbound;
-  nvc->action_            = action_;
-  int r                   = nvc->populate(sock, c);
+  if (unix_addresses) {
+    nvc->unix_addresses = std::make_unique<UnixAddresses>(*unix_addresses);
+  }
+  nvc->is_outbound = is_outbound;
+  nvc->action_     = action_;
+  int r            = nvc->populate(sock, c);
   if (r != 0) {
     // Put the socket back so that closing the old VC closes it.
     fd = sock;

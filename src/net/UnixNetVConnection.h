@@ -96,6 +96,8 @@ public:
   Action *send_OOB(Continuation *cont, char *buf, int len) override;
   void cancel_OOB() override;
   int get_socket() override { return fd; }
+  int apply_options() override;
+  int set_tcp_init_cwnd(int init_cwnd) override;
 
   // --- Handlers (the VC as a state machine) -------------------------------------------------------
   /// Accepted VC joins its net thread (first call inline from NetAccept or as a scheduled event).
@@ -105,8 +107,10 @@ public:
   /// Timeout delivery (called by the InactivityCop and the keep-alive/active queue managers).
   int mainEvent(int event, void *data);
 
-  /// Open the socket, register it and connect (non-blocking). Calls back NET_EVENT_OPEN or
-  /// NET_EVENT_OPEN_FAILED. Must run on t holding t's NetHandler mutex.
+  /// Open the socket, register it and connect (non-blocking) — or, when `fd` is already set (a
+  /// socket connected by adopt_fd's caller or by f_blocking_connect; ATS's connectUp(t, fd)),
+  /// just register it. Calls back NET_EVENT_OPEN or NET_EVENT_OPEN_FAILED (the socket closed). Must
+  /// run on t holding t's NetHandler mutex.
   ConnectResult connectUp(EThread *t);
   /// Adopt an already connected socket on the current thread (migration). 0 or -errno.
   int populate(int sock, Continuation *c);
@@ -160,9 +164,10 @@ public:
   int socket_error = 0;
   /// The poller reported the peer's FIN, a hang-up, an error or urgent data: a short read no longer
   /// proves the socket drained (the 0-byte read that reports EOS is still to come; TCP stops a read
-  /// at the urgent mark). Reads then go on until EAGAIN, as in ATS. Owner only. The shortcut also
-  /// assumes a stream that only stops short when empty: an AF_UNIX socket given to populate() that
-  /// carries credentials or descriptors can stop at a message boundary, which iocore never uses.
+  /// at the urgent mark; so does AF_UNIX, whose poll reports urgent data the same way). Reads then
+  /// go on until EAGAIN, as in ATS. Owner only. The other way a stream stops short with data left
+  /// — an AF_UNIX read ends where descriptors or credentials were attached — is seen by
+  /// read_socket() itself (MSG_CTRUNC).
   bool read_until_eagain = false;
   bool is_outbound       = false;
   /// Outgoing and the TCP handshake not known to be complete yet (the poller has not reported on
@@ -209,6 +214,10 @@ public:
   /// Count a connect that ended before its TCP handshake completed (refused, unreachable, timed
   /// out, given up by the user with an error): NetStats::connect_failures, once per connection.
   void note_connect_failed();
+  /// A timeout or the user's close with an error while the connect is still unsettled: the poller
+  /// may just not have reported yet (its thread was busy, or ran its due timers first), so ask the
+  /// kernel whether the handshake finished (the socket has a peer) before counting a failure.
+  void note_connect_abandoned();
   /// Restart the inactivity clock after progress (ATS: net_activity).
   void net_activity();
   /// ATS: read_from_net, the plain TCP read.

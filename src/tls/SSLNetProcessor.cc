@@ -8,6 +8,8 @@
 #include "tls/SSLNetVConnection.h"
 #include "tls/TLSContext.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -54,6 +56,18 @@ namespace {
       return connect_vc(cont, vc, addr, opt);
     }
 
+    /// A TLS client over someone else's socket is not offered (yet): the socket is closed (it was
+    /// handed over) and the continuation told.
+    Action *adopt_fd(Continuation *cont, int fd, const NetVCOptions *opt) override
+    {
+      (void)opt;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      MutexLock lock(cont->mutex, this_ethread());
+      cont->handleEvent(NET_EVENT_OPEN_FAILED, reinterpret_cast<void *>(static_cast<intptr_t>(-EOPNOTSUPP)));
+      return ACTION_RESULT_DONE;
+    }
     /// The net threads are netProcessor's: starting either starts both.
     int start(int n) override { return netProcessor.start(n); }
 

@@ -178,5 +178,51 @@ namespace {
     EXPECT_EQ(parse_size("1M"), 1 << 20);
     EXPECT_FALSE(parse_size("M"));
   }
+
+  ParseResult parse_activated(std::initializer_list<const char *> args, int activated_fds)
+  {
+    std::vector<const char *> argv{"iocore"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data(), activated_fds);
+  }
+
+  TEST(Options, UnixAddressesForListenAndUpstream)
+  {
+    ParseResult r = parse({"proxy", "--listen", "unix:/run/p.sock", "--upstream", "unix:@origin,127.0.0.1:80"});
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+    EXPECT_EQ(r.options.listen.to_string(), "unix:/run/p.sock");
+    ASSERT_EQ(r.options.proxy.upstreams.size(), 2u);
+    EXPECT_TRUE(r.options.proxy.upstreams[0].is_abstract());
+    EXPECT_EQ(r.options.proxy.upstreams[1].port(), 80);
+    std::string too_long = "unix:/" + std::string(iocore::SocketAddress::kMaxUnixPath, 'x');
+    expect_error({"echo", "--listen", too_long.c_str()}, "sun_path");
+    expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", too_long.c_str()}, "sun_path");
+    expect_error({"echo", "--listen", "unix:"}, "--listen");
+    expect_error({"echo", "--stats", "unix:/x", "--listen", "127.0.0.1:0"}, "--stats");
+  }
+
+  TEST(Options, ListenOnAPassedDescriptor)
+  {
+    ParseResult r = parse({"echo", "--listen", "fd:5"});
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+    EXPECT_EQ(r.options.listen_fd, 5);
+    expect_error({"echo", "--listen", "fd:"}, "--listen");
+    expect_error({"echo", "--listen", "fd:-1"}, "--listen");
+    expect_error({"echo", "--listen", "fd:3x"}, "--listen");
+  }
+
+  TEST(Options, SocketActivationStandsInForListen)
+  {
+    ParseResult r = parse_activated({"http"}, 1);
+    ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
+    EXPECT_EQ(r.options.listen_fd, kListenFdsStart);
+    ParseResult explicit_listen = parse_activated({"http", "--listen", "127.0.0.1:0"}, 1);
+    ASSERT_EQ(explicit_listen.kind, ParseResult::Kind::kRun);
+    EXPECT_FALSE(explicit_listen.options.listen_fd) << "--listen wins over the passed socket";
+    ParseResult two = parse_activated({"echo"}, 2);
+    EXPECT_EQ(two.kind, ParseResult::Kind::kError);
+    EXPECT_NE(two.text.find("LISTEN_FDS"), std::string::npos) << two.text;
+    EXPECT_EQ(parse_activated({"echo"}, 0).kind, ParseResult::Kind::kError);
+  }
 } // namespace
 } // namespace iocore_cli

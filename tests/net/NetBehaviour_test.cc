@@ -1161,6 +1161,34 @@ TEST(NetConnect, EveryFailedConnectCountsOnceAndNoOtherDoes)
             0)
       << "connected";
 }
+
+// A connect whose handshake finished while its net thread was busy elsewhere (a loaded machine) has
+// not failed, even if a timeout comes due before the poller reports the socket writable: the
+// thread runs its due timers (the InactivityCop) before it waits in the poller, so the timeout is
+// seen first. Here the thread is kept busy in NET_EVENT_OPEN until the kernel has completed the
+// handshake and two cop periods have passed.
+TEST(NetConnect, AHandshakeThatFinishedUnseenIsNotAFailedConnect)
+{
+  NetEnvironment env;
+  SocketListener listener;
+  IpEndpoint ok = IpEndpoint::loopback(AF_INET, listener.port());
+  EXPECT_EQ(connect_failures_of(ok,
+                                [](Session &s) {
+                                  reading_reaction(s, NET_EVENT_OPEN, nullptr);
+                                  s.vc->set_active_timeout(HRTIME_MSECONDS(1));
+                                  auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+                                  sockaddr_storage peer{};
+                                  socklen_t len  = sizeof(peer);
+                                  bool connected = false;
+                                  while (!connected || std::chrono::steady_clock::now() < busy_until) {
+                                    len       = sizeof(peer);
+                                    connected = ::getpeername(s.vc->get_socket(), reinterpret_cast<sockaddr *>(&peer), &len) == 0;
+                                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                                  }
+                                }),
+            0)
+      << "the handshake had completed when the timeout came";
+}
 // --- Misuse: debug builds abort with a message naming the broken rule --------------------------------------
 
 /// Accepts one connection with a reading session, then runs `misuse` on the test thread with the

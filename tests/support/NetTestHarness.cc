@@ -143,12 +143,18 @@ SocketPeer::connect_to(uint16_t port)
 std::optional<SocketPeer>
 SocketPeer::connect_to(const IpEndpoint &ep)
 {
-  int fd = ::socket(ep.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  return connect_to(SocketAddress(ep));
+}
+
+std::optional<SocketPeer>
+SocketPeer::connect_to(const SocketAddress &addr)
+{
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     return std::nullopt;
   }
   SocketPeer peer(fd);
-  if (::connect(fd, &ep.sa, ep.size()) < 0 && errno != EINPROGRESS) {
+  if (::connect(fd, addr.sa(), addr.size()) < 0 && errno != EINPROGRESS) {
     return std::nullopt;
   }
   if (!wait_fd(fd, POLLOUT, Clock::now() + std::chrono::seconds(10))) {

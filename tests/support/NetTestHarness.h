@@ -63,6 +63,8 @@ public:
   /// Connect to 127.0.0.1:port (or the given address). Empty optional on failure.
   static std::optional<SocketPeer> connect_to(uint16_t port);
   static std::optional<SocketPeer> connect_to(const IpEndpoint &ep);
+  /// Connect to any address the library listens on (IP, or a Unix path or abstract name).
+  static std::optional<SocketPeer> connect_to(const SocketAddress &addr);
 
   bool send_all(const std::string &data, std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// Read exactly n bytes (fewer only on EOF / error / deadline).

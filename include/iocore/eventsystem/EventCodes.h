@@ -65,15 +65,23 @@ inline constexpr int VC_EVENT_OOB_COMPLETE = 107;
 /// @name Net processor events
 /// @{
 
-/// connect_re() connected (data: the new NetVConnection*; the TCP handshake may still be under way).
+/// connect_re / adopt_fd: the connection exists (data: the NetVConnection*). For connect_re the
+/// TCP handshake may still be under way (a refusal then comes as VC_EVENT_ERROR) unless
+/// NetVCOptions::f_blocking_connect.
 inline constexpr int NET_EVENT_OPEN = 200;
-/// connect_re() failed (data: -errno as intptr_t, -ENET_THROTTLING when throttled).
+/// connect_re / adopt_fd: no connection was made (data: -errno as intptr_t).
 inline constexpr int NET_EVENT_OPEN_FAILED = 201;
-/// A listener accepted a connection (data: the new NetVConnection*).
+/// accept: one new connection (data: the NetVConnection*), on its thread. A listener that stops
+/// because accept() failed for good gets EVENT_ERROR (data: -errno) instead, once.
 inline constexpr int NET_EVENT_ACCEPT = 202;
-/// ATS's code; iocore never sends it.
+/// Never sent by iocore; kept (with ATS's value) so that ported switch statements still compile.
+/// ATS sends it to the acceptor once its listening socket is open when AcceptOptions asks for a
+/// call-back on open (f_callback_on_open), which iocore has no use for: accept() opens the socket
+/// before it returns, so its result (an Action, or nullptr with errno) already says so.
 inline constexpr int NET_EVENT_ACCEPT_SUCCEED = 203;
-/// ATS's code; iocore never sends it (a failing listener sends EVENT_ERROR).
+/// Never sent by iocore, for the same reason (ATS: the listening socket could not be opened, with
+/// f_callback_on_open). Here accept() returns nullptr with errno set, and a listener that fails
+/// later is told with EVENT_ERROR (see NetProcessor::accept).
 inline constexpr int NET_EVENT_ACCEPT_FAILED = 204;
 /// @}
 

@@ -7,12 +7,16 @@
 #include "iocore/eventsystem/Time.h"
 #include "iocore/net/IpEndpoint.h"
 #include "iocore/net/NetVConnection.h"
+#include "iocore/net/SocketAddress.h"
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace iocore {
 class TLSServerContext;
+
+inline constexpr int NO_FD = -1; ///< as in ATS: "no file descriptor" (AcceptOptions::fd)
 
 /// Listening and connecting (ATS's NetProcessor). Two instances: netProcessor (plain TCP) and
 /// sslNetProcessor (TLS). Start the event processor, then netProcessor.start(), then listen and
@@ -20,7 +24,18 @@ class TLSServerContext;
 class NetProcessor
 {
 public:
-  /// How accept() listens.
+  /// Where and how to listen. Three kinds of listener:
+  ///  - IP (ip_family AF_INET / AF_INET6): local_ip and local_port.
+  ///  - Unix-domain (ip_family AF_UNIX): local_path, a file system path or "@name" for a Linux
+  ///    abstract name. A stale socket file at the path (its process is gone) is replaced; a live
+  ///    listener there fails accept() with EADDRINUSE, anything that is not a socket with EEXIST
+  ///    (and is left untouched). The file is removed when the listener is cancelled.
+  ///  - Adopted (fd != NO_FD): a socket someone else bound and put in listen() — inherited from a
+  ///    parent, passed by systemd socket activation, kept by a supervisor across restarts. Any IP
+  ///    or Unix family; local_ip, local_port, local_path and ip_family are not used.
+  /// A Unix-domain or adopted listener is one socket: with accept_threads = 0, one net thread
+  /// accepts on it and hands the connections to the etype threads round-robin (SO_REUSEPORT, which
+  /// gives each thread its own socket, cannot share a path or someone else's socket).
   struct AcceptOptions {
     int local_port = 0; ///< 0: pick one; NetProcessor::accept_port() reports it
     /// The family of the any-address listened on when local_ip is unset.
@@ -30,16 +45,32 @@ public:
     EventType etype = ET_NET;
     /// 0: accept on every ET_NET thread (one SO_REUSEPORT socket each);
     /// > 0: that many DEDICATED blocking accept threads hand connections to net threads round-robin.
+    /// Not with fd: stopping blocking accept threads means shutting the socket down, which would
+    /// stop it for every process that shares it.
     int accept_threads = 0;
     /// SO_RCVBUF of the listening socket, inherited by accepted ones (0: the kernel's default).
     int recv_bufsize = 0;
     /// SO_SNDBUF of the listening socket, inherited by accepted ones (0: the kernel's default).
     int send_bufsize = 0;
-    /// SOCK_OPT_* flags set on every accepted socket (and copied to its NetVCOptions).
+    /// SOCK_OPT_* flags applied to each accepted connection (and copied to its NetVCOptions; TCP ones
+    /// skipped for AF_UNIX), except SOCK_OPT_TCP_FAST_OPEN, which is the listener's (TCP_FASTOPEN
+    /// with tfo_queue_length).
     uint32_t sockopt_flags = 0;
     bool defer_accept      = false; ///< TCP_DEFER_ACCEPT
     /// listen() backlog: connections the kernel queues before they are accepted (<= 0: SOMAXCONN).
     int backlog = 1024;
+    /// With SOCK_OPT_TCP_FAST_OPEN: how many connections whose SYN carried data may wait for
+    /// their handshake to finish (TCP_FASTOPEN; ATS's default). Needs server Fast Open enabled in
+    /// net.ipv4.tcp_fastopen (bit 2); otherwise the SYN's data waits for the handshake as usual.
+    int tfo_queue_length = 10000;
+    /// ip_family = AF_UNIX: the path to listen on ("@name": a Linux abstract name). At most
+    /// SocketAddress::kMaxUnixPath bytes (else accept() fails with ENAMETOOLONG).
+    std::string local_path;
+    /// NO_FD: make a socket. Else serve this bound, listening socket (see above). From a successful
+    /// accept() on the listener owns it (cancel() closes it); when accept() fails it is left open,
+    /// and an fd that is not a listening stream socket fails it with errno EBADF, ENOTSOCK,
+    /// ESOCKTNOSUPPORT (not SOCK_STREAM), EAFNOSUPPORT (not IP or Unix) or EINVAL (not listening).
+    int fd = NO_FD;
     /// Not in ATS: the certificates and settings sslNetProcessor.accept() serves (required there;
     /// see iocore/tls/TLS.h). Ignored by netProcessor.
     std::shared_ptr<const TLSServerContext> tls_context;
@@ -70,15 +101,38 @@ public:
   /// Connect to addr. `cont` receives NET_EVENT_OPEN (data: the NetVConnection*) or
   /// NET_EVENT_OPEN_FAILED (data: -errno as intptr_t). Returns ACTION_RESULT_DONE when the call-back
   /// already happened inline, else an Action that cancels the attempt. NET_EVENT_OPEN does not mean
-  /// the TCP handshake finished: a refusal then arrives as VC_EVENT_ERROR (lerrno ECONNREFUSED).
+  /// the TCP handshake finished: a refusal then arrives as VC_EVENT_ERROR (lerrno ECONNREFUSED) —
+  /// unless opt->f_blocking_connect, which connects before connect_re returns.
+  /// `addr` may be a sockaddr_in, sockaddr_in6 or sockaddr_un (a Unix-domain path, or an abstract
+  /// name: sun_path[0] == 0, the name ending at the next NUL or the end of sun_path, as
+  /// SocketAddress::sa() lays it out). On Unix-domain connections the TCP options are skipped and
+  /// nothing may be bound (local_ip, local_port and addr_binding left at their defaults).
   virtual Action *connect_re(Continuation *cont, const sockaddr *addr, const NetVCOptions *opt = nullptr) = 0;
+
+  /// Make a NetVConnection of a socket that is already connected (a socketpair end, a socket from
+  /// another library or a test harness; ATS: connectUp(t, fd), TSVConnFdCreate). The connection
+  /// owns fd from this call on — it is closed with the connection, or at once if this fails. It
+  /// joins the calling net thread (any other thread: one chosen round-robin); `cont` receives
+  /// NET_EVENT_OPEN (data: the NetVConnection*) there with its mutex held (one is created when it
+  /// has none), or NET_EVENT_OPEN_FAILED (data: -errno: ENOTSOCK, ESOCKTNOSUPPORT for a socket that
+  /// is not SOCK_STREAM, ENOTCONN for one that is not connected, or the options' failure). `opt`
+  /// (default NetVCOptions) is applied as for connect_re, except local_ip / addr_binding, which
+  /// must be left unset. Any IP or Unix family. Returns ACTION_RESULT_DONE when the call-back
+  /// already happened, else an Action whose cancel() drops the connection (and closes fd) before
+  /// NET_EVENT_OPEN. Plain connections only: sslNetProcessor fails with -EOPNOTSUPP.
+  virtual Action *adopt_fd(Continuation *cont, int fd, const NetVCOptions *opt = nullptr);
 
   /// After eventProcessor.start(): installs a NetHandler and an InactivityCop on every ET_NET thread.
   /// Returns 0, or -1 if the event processor is not started.
   virtual int start(int n_net_threads_unused = 0);
 
-  /// The port an accept() is bound to (useful with local_port = 0); -1 for anything else.
+  /// The port an accept() is bound to (useful with local_port = 0); -1 for anything else,
+  /// including a Unix-domain listener.
   static int accept_port(Action *accept_action);
+  /// The address an accept() listens on, as the kernel reports it (the real port for local_port
+  /// = 0, the path or abstract name of a Unix-domain listener, the bound address of an adopted
+  /// socket); unset for anything else.
+  static SocketAddress accept_address(Action *accept_action);
 };
 
 extern NetProcessor &netProcessor;    ///< plain TCP
@@ -110,8 +164,10 @@ struct NetConfig {
   /// newly accepted connections are closed at once (NetStats::throttled_accepts, and a warning on
   /// stderr at most every 10 s), so a flood cannot run the process out of descriptors.
   int throttle_connections = 0;
-  /// Not used yet: a net thread sleeps in its poller until its next timer or a wake-up, at most
-  /// kMaxHeartbeat.
+  /// The longest a net thread waits in the poller (epoll_wait, or io_uring's wait) for IO, in ms
+  /// (ATS: proxy.config.net.poll_timeout): the thread wakes at least this often to run its loop
+  /// even when nothing happens. 0: never wait (busy polling); negative: no bound (the thread sleeps
+  /// until its next timed event). Events scheduled from other threads wake it at once either way.
   int poll_timeout_ms = 10;
   /// kAuto: the environment variable IOCORE_IO_BACKEND=epoll|io_uring chooses, else the library.
   /// io_uring asked for (here or in the environment) but not available makes start() fail with a

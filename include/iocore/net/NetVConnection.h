@@ -7,34 +7,66 @@
 #include "iocore/eventsystem/Time.h"
 #include "iocore/eventsystem/VConnection.h"
 #include "iocore/net/IpEndpoint.h"
+#include "iocore/net/SocketAddress.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace iocore {
 class EThread;
 
+// sockopt_flags bits, ATS's values (NetVCOptions::SOCK_OPT_*). TCP-only options are skipped on
+// Unix-domain sockets (they have no TCP level); nothing fails because of that.
 inline constexpr uint32_t SOCK_OPT_NO_DELAY   = 1; ///< TCP_NODELAY
-inline constexpr uint32_t SOCK_OPT_KEEP_ALIVE = 2; ///< SO_KEEPALIVE
+inline constexpr uint32_t SOCK_OPT_KEEP_ALIVE = 2; ///< SO_KEEPALIVE, with keep_alive_idle/_interval/_count
 inline constexpr uint32_t SOCK_OPT_LINGER_ON  = 4; ///< SO_LINGER with a 0 timeout: close sends RST
-/// Not acted on by the net layer (per-thread listeners set SO_REUSEPORT themselves). In ATS bit 8
-/// is TCP Fast Open.
-inline constexpr uint32_t SOCK_OPT_REUSE_PORT = 8;
+/// TCP Fast Open. Listener (AcceptOptions::sockopt_flags): TCP_FASTOPEN with tfo_queue_length, so
+/// clients with a cookie may put data in their SYN. Client (NetVCOptions): TCP_FASTOPEN_CONNECT —
+/// with a cookie from an earlier connection, the SYN is held back until the first write and
+/// carries its data. Only for protocols where the client speaks first: a deferred SYN goes out
+/// with the first write, so a client that only reads never connects. Off by default.
+inline constexpr uint32_t SOCK_OPT_TCP_FAST_OPEN     = 8;
+inline constexpr uint32_t SOCK_OPT_PACKET_MARK       = 16; ///< SO_MARK = packet_mark (needs CAP_NET_ADMIN)
+inline constexpr uint32_t SOCK_OPT_PACKET_TOS        = 32; ///< IP_TOS / IPV6_TCLASS = packet_tos
+inline constexpr uint32_t SOCK_OPT_TCP_NOTSENT_LOWAT = 64; ///< TCP_NOTSENT_LOWAT = packet_notsent_lowat
 
-/// Per-connection socket options, applied when the socket is created (outgoing) or accepted.
+/// Per-connection socket options, applied when the socket is created (outgoing) or accepted, and
+/// again by NetVConnection::apply_options() after they change. An option that cannot be applied
+/// when an outgoing socket is created fails the connect (NET_EVENT_OPEN_FAILED with its -errno).
 struct NetVCOptions {
-  int ip_family = AF_UNSPEC; ///< AF_INET / AF_INET6 / AF_UNSPEC (follow the peer address)
-  IpEndpoint local_ip;       ///< bind address for outgoing connections (unset = any)
-  uint16_t local_port = 0;   ///< bind port for outgoing connections (0 = any)
-  /// How local_ip is used: any of them binds it when set; FOREIGN_ADDR also sets IP_TRANSPARENT
-  /// (a non-local source address, for transparent proxying).
-  enum addr_bind_style { ANY_ADDR, INTF_ADDR, FOREIGN_ADDR } addr_binding = ANY_ADDR; ///< see addr_bind_style
-  /// Not supported yet: connect_re() always connects without blocking.
+  int ip_family = AF_UNSPEC; ///< AF_INET / AF_INET6 / AF_UNIX / AF_UNSPEC (follow the peer address)
+  /// Outgoing connections bind to local_ip (and local_port) before connecting when it is set,
+  /// whatever addr_binding says (ATS binds it only with INTF_ADDR / FOREIGN_ADDR).
+  IpEndpoint local_ip;
+  uint16_t local_port = 0; ///< bind port for outgoing connections (0 = any)
+  /// ANY_ADDR: local_ip if set, else the kernel's choice. INTF_ADDR: bind local_ip, which must be
+  /// set (else the connect fails with EINVAL). FOREIGN_ADDR: as INTF_ADDR with IP_TRANSPARENT, so
+  /// local_ip may be an address of another host (needs CAP_NET_ADMIN; a refusal fails the
+  /// connect). A connection to a Unix-domain address binds nothing: any of these set fails it.
+  enum addr_bind_style { ANY_ADDR, INTF_ADDR, FOREIGN_ADDR } addr_binding = ANY_ADDR;
+  /// Connect in the caller's thread, blocking, before connect_re returns: the continuation then
+  /// gets NET_EVENT_OPEN only for a completed handshake and NET_EVENT_OPEN_FAILED (e.g.
+  /// -ECONNREFUSED) for anything else. The caller's thread waits as long as the kernel's connect
+  /// takes (up to its SYN retries for a silent peer): not for a net thread that serves others.
   bool f_blocking_connect = false;
   int socket_recv_bufsize = 0; ///< 0 = kernel default
   int socket_send_bufsize = 0; ///< 0 = kernel default
   /// SOCK_OPT_* flags set on the socket.
-  uint32_t sockopt_flags = SOCK_OPT_NO_DELAY;
+  uint32_t sockopt_flags  = SOCK_OPT_NO_DELAY;
+  uint32_t packet_mark    = 0; ///< SO_MARK with SOCK_OPT_PACKET_MARK
+  uint32_t packet_tos     = 0; ///< IP_TOS (IPv4) / IPV6_TCLASS (IPv6) with SOCK_OPT_PACKET_TOS
+  /// TCP_NOTSENT_LOWAT with SOCK_OPT_TCP_NOTSENT_LOWAT (0: the system's net.ipv4.tcp_notsent_lowat).
+  uint32_t packet_notsent_lowat = 0;
+  /// With SOCK_OPT_KEEP_ALIVE: seconds idle before the first probe, seconds between probes, and
+  /// unanswered probes before the connection is dropped (TCP_KEEPIDLE / TCP_KEEPINTVL /
+  /// TCP_KEEPCNT). 0: the system's default.
+  int keep_alive_idle     = 0;
+  int keep_alive_interval = 0;
+  int keep_alive_count    = 0;
+  /// TCP_CONGESTION by name ("cubic", "bbr", "reno"; see net.ipv4.tcp_allowed_congestion_control).
+  /// Empty: leave the algorithm as it is (the system's default for a new socket).
+  std::string congestion_control;
   /// TLS client: the SNI host name to send (empty: none).
   std::string sni_servername;
   /// TLS: ALPN protocols as a comma-separated list ("h2,http/1.1"); the library converts it to the
@@ -104,14 +136,36 @@ public:
   /// The socket (for getsockopt and the like; the library reads, writes and closes it).
   virtual int get_socket() = 0;
 
-  /// The peer's address.
-  const sockaddr *get_remote_addr() { return &remote_addr.sa; }
-  /// The peer's port (host order).
+  /// Apply `options` to the live socket after changing them (ATS: apply_options): TCP_NODELAY,
+  /// SO_KEEPALIVE (with its idle / interval / count), SO_LINGER, SO_MARK, IP_TOS / IPV6_TCLASS,
+  /// TCP_NOTSENT_LOWAT, TCP_CONGESTION and the buffer sizes. A flag that is off turns its option
+  /// off (a mark or TOS back to 0, the not-sent low water mark back to the system's). What only
+  /// matters when connecting (local_ip, addr_binding, SOCK_OPT_TCP_FAST_OPEN, f_blocking_connect)
+  /// is not revisited. Call it where the connection may be used (its thread, or holding its state
+  /// machine's mutex). Returns 0, or the -errno of the first option the kernel refused (the others
+  /// are applied all the same). On a Unix-domain connection only the buffer sizes apply.
+  virtual int apply_options();
+  /// Set the initial congestion window, in segments (ATS: set_tcp_init_cwnd). 0, or -errno:
+  /// -EOPNOTSUPP where the kernel has no per-socket setting — mainline Linux sets it per route
+  /// (`ip route change ... initcwnd N`), not per socket.
+  virtual int set_tcp_init_cwnd(int init_cwnd);
+
+  /// The peer's and the socket's own address as the kernel gives them: sockaddr_in / sockaddr_in6,
+  /// or sockaddr_un for a Unix-domain connection (whose ports are 0; the client end of an accepted
+  /// Unix connection is usually unnamed: AF_UNIX with an empty path).
+  const sockaddr *get_remote_addr() { return unix_addresses ? unix_addresses->remote.sa() : &remote_addr.sa; }
+  /// The peer's port (host order; 0 for a Unix-domain connection).
   uint16_t get_remote_port() { return remote_addr.port(); }
-  /// The local address of the socket.
-  const sockaddr *get_local_addr() { return &local_addr.sa; }
+  /// The socket's own address (see get_remote_addr()).
+  const sockaddr *get_local_addr() { return unix_addresses ? unix_addresses->local.sa() : &local_addr.sa; }
   /// The local port (host order).
   uint16_t get_local_port() { return local_addr.port(); }
+  /// The same addresses as SocketAddress, whatever the family ("unix:/run/x.sock" in to_string()).
+  SocketAddress get_remote_endpoint() const;
+  SocketAddress get_local_endpoint() const;
+  /// Record the addresses (the library does, when the connection is accepted or made).
+  void set_remote_endpoint(const SocketAddress &addr);
+  void set_local_endpoint(const SocketAddress &addr);
 
   /// Make the next write that empties the write buffer send `event` to the write VIO's continuation,
   /// unless another event is sent then anyway (ATS: trapWriteBufferEmpty). One-shot; 0 cancels.
@@ -122,10 +176,17 @@ public:
   /// The EThread that owns this connection (nullptr until it joins a net thread).
   EThread *thread = nullptr;
 
-  /// The peer's address (get_remote_addr()).
+  /// IP connections' addresses (unset for Unix-domain connections: see get_remote_endpoint()).
   IpEndpoint remote_addr;
   /// The local address (get_local_addr()).
   IpEndpoint local_addr;
+  /// A Unix-domain connection's addresses, which do not fit an IpEndpoint (allocated only for
+  /// such connections, so IP connections carry one pointer, not two sockaddr_un).
+  struct UnixAddresses {
+    SocketAddress remote;
+    SocketAddress local;
+  };
+  std::unique_ptr<UnixAddresses> unix_addresses;
   /// The pending trap_write_buffer_empty() event (0: none).
   int write_buffer_empty_event = 0;
 };
