@@ -38,8 +38,8 @@ namespace {
 void
 MemoryReclaimer::note_obtained(std::size_t bytes)
 {
-  std::int64_t now = g_counters.bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
-                     static_cast<std::int64_t>(bytes);
+  std::int64_t now =
+      g_counters.bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) + static_cast<std::int64_t>(bytes);
   // A racy maximum is enough: the peak only decides whether a trim is worth its cost.
   if (now > g_counters.peak.load(std::memory_order_relaxed)) {
     g_counters.peak.store(now, std::memory_order_relaxed);

@@ -26,7 +26,8 @@ struct Page {
   char bytes[4096];
 };
 
-template <class T> std::vector<T *>
+template <class T>
+std::vector<T *>
 alloc_n(ClassAllocator<T> &a, int n)
 {
   std::vector<T *> v;
@@ -36,7 +37,8 @@ alloc_n(ClassAllocator<T> &a, int n)
   return v;
 }
 
-template <class T> void
+template <class T>
+void
 free_all(ClassAllocator<T> &a, std::vector<T *> &v)
 {
   for (T *p : v) {
