@@ -59,3 +59,30 @@ def test_memory_of_a_flood_of_idle_sessions_goes_back_after_it(start_iocore, eno
     except AssertionError:
         raise AssertionError(f"RSS {p.rss_kib()} KiB a minute after the last session closed: more than twice the "
                              f"{base_rss} KiB before the flood (peak {peak_rss} KiB)") from None
+
+
+IDLE_SESSIONS = 1000
+
+
+def test_idle_proxied_sessions_hold_no_buffer_memory(start_iocore, enough_fds):
+    # A tunnel's buffers get a block with their first byte, not when the tunnel starts: 1,000
+    # sessions that never sent anything cost ~2 KB each (the two connections and the tunnel), where
+    # a 32 KiB block per direction, allocated at once, made it ~8 KB. The bound is generous.
+    if os.environ.get("IOCORE_SANITIZER"):
+        pytest.skip("ASan's shadow memory and quarantine are not the program's")
+    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "1")
+    p = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{echo.port()}", "--threads", "2",
+                     "--max-connections", str(4 * IDLE_SESSIONS))
+    base_fds = open_fds(p.pid())
+    base_rss = p.rss_kib()
+    clients = []
+    try:
+        for _ in range(IDLE_SESSIONS):
+            clients.append(connect(p.addr()))
+        wait_for(lambda: open_fds(p.pid()) >= base_fds + 2 * IDLE_SESSIONS, 60, interval=0.1,
+                 what=f"{IDLE_SESSIONS} clients and their upstream connections to be open")
+        per_session = (p.rss_kib() - base_rss) * 1024 / IDLE_SESSIONS
+        assert per_session < 5000, f"{per_session:.0f} bytes of RSS per idle proxied session"
+    finally:
+        for c in clients:
+            c.close()
