@@ -53,6 +53,16 @@ start_empty()
 {
   ThreadFreeList::release_all_on_this_thread();
 }
+
+/// start_empty(), and close two intervals so that what earlier tests in this process allocated
+/// and freed has been trimmed (or was too small to be): the peak is near the current bytes.
+void
+settle()
+{
+  start_empty();
+  MemoryReclaimer::close_interval();
+  MemoryReclaimer::close_interval();
+}
 } // namespace
 
 TEST(ThreadFreeList, ClassAllocatorKeepsAtMostItsCapPerThread)
@@ -149,18 +159,31 @@ TEST(MemoryReclaimer, AllocatorBytesFollowOperatorNewAndDeleteOnly)
   EXPECT_EQ(MemoryReclaimer::allocator_bytes(), before);
 }
 
-TEST(MemoryReclaimer, TrimsOnlyWhenTheAllocatorsFellWellBelowTheirPeak)
+TEST(MemoryReclaimer, TrimsOnlyAfterAWholeIntervalWellBelowThePeak)
 {
-  start_empty();
+  settle();
   ClassAllocator<Page> a;
-  // 2.4 MB held; the 88 over the cap go straight back on free: a drop below kTrimMinDrop.
   auto v = alloc_n(a, ClassAllocator<Page>::kThreadCacheHigh + 88);
   free_all(a, v);
+  ThreadFreeList::release_unused_on_this_thread();
+  ThreadFreeList::release_unused_on_this_thread(); // all 600 back: 2.4 MB below the peak
   std::uint64_t trims = MemoryReclaimer::trim_count();
-  EXPECT_FALSE(MemoryReclaimer::run()) << "trimmed for a dip of " << 88 * sizeof(Page) << " bytes";
-  // Unused for a whole interval: the 512 cached go back, 2 MiB below the peak.
-  EXPECT_TRUE(MemoryReclaimer::run());
+  EXPECT_FALSE(MemoryReclaimer::close_interval()) << "trimmed at the end of the interval that reached the peak";
+  EXPECT_TRUE(MemoryReclaimer::close_interval());
   EXPECT_EQ(MemoryReclaimer::trim_count(), trims + 1);
   EXPECT_EQ(MemoryReclaimer::allocator_peak_bytes(), MemoryReclaimer::allocator_bytes());
-  EXPECT_FALSE(MemoryReclaimer::run()) << "trimmed again with nothing freed since";
+  EXPECT_FALSE(MemoryReclaimer::close_interval()) << "trimmed again with nothing freed since";
+}
+
+TEST(MemoryReclaimer, UseThatSwingsBackToItsPeakIsNotTrimmed)
+{
+  settle();
+  ClassAllocator<Page> a;
+  for (int interval = 0; interval < 3; ++interval) {
+    // Each interval takes 2.4 MB and gives it all back: a busy process, not a finished burst.
+    auto v = alloc_n(a, ClassAllocator<Page>::kThreadCacheHigh + 88);
+    free_all(a, v);
+    ThreadFreeList::release_all_on_this_thread();
+    EXPECT_FALSE(MemoryReclaimer::close_interval()) << "interval " << interval;
+  }
 }
