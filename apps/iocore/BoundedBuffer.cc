@@ -12,7 +12,7 @@ new_bounded_MIOBuffer(int64_t bytes)
   while (idx > iocore::BUFFER_SIZE_INDEX_128 && iocore::index_to_buffer_size(idx) > bytes) {
     --idx;
   }
-  iocore::MIOBuffer *buf = iocore::new_MIOBuffer(idx);
+  iocore::MIOBuffer *buf = iocore::new_empty_MIOBuffer(idx);
   buf->set_water_mark(std::max<int64_t>(0, bytes - iocore::index_to_buffer_size(idx)));
   buf->release_when_drained = true;
   return buf;

@@ -9,6 +9,7 @@
 #include "iocore/eventsystem/EventProcessor.h"
 
 #include "eventsystem/ClassAllocator.h"
+#include "eventsystem/MemoryReclaimer.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -538,6 +539,9 @@ EThread::run_one_iteration(ink_hrtime max_wait)
   run_immediate();
   run_due_timers();
   run_negative();
+  // Once per MemoryReclaimer::kInterval: free what this thread's free lists did not need, so a
+  // burst's objects do not stay cached (and resident) after it.
+  MemoryReclaimer::run_if_due(_loop_now);
   _tail->wait_for_activity(compute_wait(max_wait));
   _loop_now = _clock->now();
 }

@@ -3,6 +3,9 @@
 // strategy can change without touching the rest.
 #include "iocore/eventsystem/IOBuffer.h"
 
+#include "eventsystem/MemoryReclaimer.h"
+#include "eventsystem/ThreadFreeList.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -24,7 +27,8 @@ namespace {
   // blocks at rest (MIOBuffer::release_when_drained) allocate and free a block per message; the
   // list makes that a pop and a push instead of an allocation and its page faults. The list links
   // through the free blocks themselves, so a free never allocates (it runs in ~IOBufferData).
-  // Sanitizer builds skip the list so that AddressSanitizer still sees every use after free.
+  // Sanitizer builds skip the list so that AddressSanitizer still sees every use after free. The
+  // list is a ThreadFreeList: blocks it keeps but the thread does not use go back (MemoryReclaimer).
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
 #define IOCORE_BUFFER_CACHE 0
 #elif defined(__has_feature)
@@ -52,14 +56,9 @@ namespace {
   struct FreeBlocks {
     char *head        = nullptr; ///< each free block's first bytes hold the next one's address
     std::size_t count = 0;
+    /// The fewest blocks the list held since the last release_unused(): those were not needed.
+    std::size_t low = 0;
   };
-  struct BufferCache {
-    std::array<FreeBlocks, MAX_BUFFER_SIZE_INDEX + 1> free{};
-    ~BufferCache();
-  };
-  // Set once this thread's cache is destroyed (thread exit): later frees go straight back.
-  thread_local bool t_buffer_cache_gone = false;
-  thread_local BufferCache t_buffer_cache;
 
   char *next_free(char *p)
   {
@@ -68,15 +67,64 @@ namespace {
     return n;
   }
 
+  /// Frees up to n blocks of list (of size class i); returns the bytes.
+  std::size_t release_blocks(FreeBlocks &list, std::size_t i, std::size_t n)
+  {
+    auto idx          = static_cast<int64_t>(i);
+    std::size_t freed = 0;
+    for (; freed < n && list.head != nullptr; ++freed) {
+      char *next = next_free(list.head);
+      ::operator delete(list.head, buffer_alignment(idx));
+      list.head = next;
+      --list.count;
+    }
+    std::size_t bytes = freed * static_cast<std::size_t>(index_to_buffer_size(idx));
+    MemoryReclaimer::note_released(bytes);
+    return bytes;
+  }
+
+  class BufferCache final : public ThreadFreeList
+  {
+  public:
+    BufferCache() = default;
+    ~BufferCache() override;
+
+    std::size_t release_unused() override
+    {
+      std::size_t bytes = 0;
+      for (std::size_t i = 0; i < free.size(); ++i) {
+        bytes += release_blocks(free[i], i, free[i].low);
+        free[i].low = free[i].count;
+      }
+      return bytes;
+    }
+    std::size_t release_all() override
+    {
+      std::size_t bytes = 0;
+      for (std::size_t i = 0; i < free.size(); ++i) {
+        bytes += release_blocks(free[i], i, free[i].count);
+        free[i].low = 0;
+      }
+      return bytes;
+    }
+    std::size_t held_bytes() const override
+    {
+      std::size_t bytes = 0;
+      for (std::size_t i = 0; i < free.size(); ++i) {
+        bytes += free[i].count * static_cast<std::size_t>(index_to_buffer_size(static_cast<int64_t>(i)));
+      }
+      return bytes;
+    }
+
+    std::array<FreeBlocks, MAX_BUFFER_SIZE_INDEX + 1> free{};
+  };
+  // Set once this thread's cache is destroyed (thread exit): later frees go straight back.
+  thread_local bool t_buffer_cache_gone = false;
+  thread_local BufferCache t_buffer_cache;
+
   BufferCache::~BufferCache()
   {
-    for (std::size_t i = 0; i < free.size(); ++i) {
-      for (char *p = free[i].head; p != nullptr;) {
-        char *n = next_free(p);
-        ::operator delete(p, buffer_alignment(static_cast<int64_t>(i)));
-        p = n;
-      }
-    }
+    release_all();
     t_buffer_cache_gone = true;
   }
 
@@ -95,12 +143,15 @@ namespace {
       if (list.head != nullptr) {
         char *p   = list.head;
         list.head = next_free(p);
-        --list.count;
+        if (--list.count < list.low) {
+          list.low = list.count;
+        }
         return p;
       }
     }
-    return static_cast<char *>(
-        ::operator new(static_cast<std::size_t>(index_to_buffer_size(size_index)), buffer_alignment(size_index)));
+    auto size = static_cast<std::size_t>(index_to_buffer_size(size_index));
+    MemoryReclaimer::note_obtained(size);
+    return static_cast<char *>(::operator new(size, buffer_alignment(size_index)));
   }
 
   void free_buffer_memory(char *p, int64_t size_index)
@@ -114,6 +165,7 @@ namespace {
         return;
       }
     }
+    MemoryReclaimer::note_released(static_cast<std::size_t>(index_to_buffer_size(size_index)));
     ::operator delete(p, buffer_alignment(size_index));
   }
 } // namespace
