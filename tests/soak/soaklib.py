@@ -92,7 +92,7 @@ def proc_fd_count(pid):
 class Proc:
     """A process this suite started, with stdout and stderr in files (no pipe can fill up)."""
 
-    def __init__(self, argv, name, env=None, workdir=None, prefix=()):
+    def __init__(self, argv, name, env=None, workdir=None, prefix=(), pass_fds=()):
         self.name = name
         self.argv = list(prefix) + list(argv)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="iocore-soak-"))
@@ -101,7 +101,8 @@ class Proc:
         full_env = dict(os.environ)
         full_env.update(env or {})
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env)
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env,
+                                         pass_fds=pass_fds)
         self.pid = self.proc.pid
         self.signalled = False
 
