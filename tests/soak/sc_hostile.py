@@ -11,22 +11,29 @@ from hostile import Hostiles
 from peers import Nginx, run_wrk, wrk_script
 from soaklib import Iocore, Result, log, scenario_processes, settle_back
 
-HEAD_TIMEOUT = 4      # http: --request-head-timeout
-INACTIVITY = 6        # http and proxy: --inactivity-timeout
-NGINX_HEAD_TIMEOUT = 9  # the origin's client_header_timeout: what ends a slowloris through the proxy
 BUFFER = 32768        # the proxy's --buffer-size (its default)
 BIG = 256 << 20
 HTTP_BODY = 64 << 10  # 4,096 pipelined requests ask for 256 MiB of responses
 
+# The full run: the numbers (split evenly between http and proxy for slowloris and idle
+# clients; 100 non-readers of a 256 MiB response through the proxy, and as many pipelining
+# non-readers on http). The short form: a fifth of them and shorter timeouts and wrk runs.
+FULL = dict(slowloris=1000, idle=1000, nonreaders=100, wrk_s=20, warmup_s=5, head=4, inactivity=6, origin_head=9)
+SHORT = dict(slowloris=200, idle=200, nonreaders=20, wrk_s=5, warmup_s=3, head=3, inactivity=4, origin_head=6)
 
-def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, seconds=0):
+
+def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, seconds=0, enforce_p99=None):
     r = Result(name or "4. hostile clients during load")
     t0 = time.monotonic()
-    scale = 1 if not short else 1
-    slow, idle_n, nonreaders = 500 * scale, 500 * scale, 100
-    wrk_s = 8 if short else 20
+    cfg = SHORT if short else FULL
+    slow, idle_n, nonreaders, wrk_s = cfg["slowloris"], cfg["idle"], cfg["nonreaders"], cfg["wrk_s"]
+    HEAD_TIMEOUT, INACTIVITY, NGINX_HEAD_TIMEOUT = cfg["head"], cfg["inactivity"], cfg["origin_head"]
     if seconds:
         wrk_s = max(wrk_s, seconds)
+    # A p99 from 5-second wrk windows on a shared 2-core machine measures the neighbours as much as
+    # the server: the short form reports it, the full run (20 s windows or longer) enforces it.
+    if enforce_p99 is None:
+        enforce_p99 = not short
     script = wrk_script(workdir / "wrk-delay.lua", 5)
     with scenario_processes(r) as ps:
         nginx = ps.add_other(Nginx('location = /big { sendfile on; }', files={"big": BIG},
@@ -57,7 +64,15 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                     f"{res[p]['errors']} errors")
             return res
 
-        measure("warm-up")
+        import threading
+        res_w = {}
+        ws = [threading.Thread(target=lambda p=p: res_w.__setitem__(p, run_wrk(urls[p], cfg["warmup_s"], connections=10,
+                                                                                script=script)))
+              for p in (http, proxy)]
+        for t in ws:
+            t.start()
+        for t in ws:
+            t.join()
         before = measure("alone (before)")
         rss_before = {p: p.rss_kib() for p in (http, proxy)}
         groups = [("slowloris", "http", http.addr("http"), "/", slow // 2),
@@ -100,8 +115,14 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
             ref = max(before[p]["p99_ms"] or 0, after[p]["p99_ms"] or 0)
             got = during[p]["p99_ms"] or float("inf")
             r.figures[f"{p.name}_p99_ms"] = f"{ref:.2f} alone, {got:.2f} with hostile clients"
-            r.check(f"wrk -> {p.name}: p99 with hostile clients within 2x of the runs without", got <= 2 * ref,
-                    f"{got:.2f} ms vs {before[p]['p99_ms']:.2f} / {after[p]['p99_ms']:.2f} ms without")
+            what = f"wrk -> {p.name}: p99 with hostile clients within 2x of the runs without"
+            detail = f"{got:.2f} ms vs {before[p]['p99_ms']:.2f} / {after[p]['p99_ms']:.2f} ms without"
+            if enforce_p99:
+                r.check(what, got <= 2 * ref, detail)
+            else:
+                r.notes.append(f"{what} (reported only in the short form): {detail}")
+                log(f"  [note] {what}: {detail} ({'within' if got <= 2 * ref else 'NOT within'}; short form: "
+                    f"not enforced)")
         # Hostile connections: closed by their timeout, within it + 2 s, not before it.
         # (earliest, latest) timeout that may end each kind: a pipelining client that stops being
         # read mid-head meets the head timeout (from that head's first byte), else the inactivity one.
@@ -145,7 +166,7 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                         grew <= bound, f"{rss_before[p]} -> max {rss_max[p]} KiB (+{grew} KiB, bound {bound} KiB)")
         r.leaks = "; ".join(f"{p.name} fds {p.fds() - base[p]:+d}, RSS peak +{rss_max[p] - rss_before[p]} KiB"
                             for p in (http, proxy))
-        r.load = (f"wrk 10 connections at 200 req/s each on http and on proxy ({wrk_s}s per run) with "
+        r.load = (f"wrk 10 connections at <= 200 req/s each on http and on proxy ({wrk_s}s per run) with "
                   f"{slow} slowloris, {idle_n} idle, {nonreaders} non-reading (256 MiB via proxy) + {nonreaders} "
                   f"pipelining non-readers (http)")
         r.faults = f"{len(records)} hostile connections"

@@ -132,13 +132,17 @@ def main():
             f"crashes {r.crashes}, sanitizer reports {r.sanitizer_reports}; leaks: {r.leaks}")
         for c in hard + soft:
             log(f"      {'KNOWN OPEN' if c.known_open else 'FAIL'}: {c.name}: {c.detail[:500]}")
+        for note in r.notes:
+            log(f"      note: {note}")
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ | {"checks": [c.__dict__ for c in r.checks]} for r in results],
                                               indent=1, default=str))
-    if failed or known:
+    if failed:
         log(f"soak: {failed} scenario(s) failed, {known} with a known open item")
         return 1
-    log("soak: every check passed")
+    # A known open item is a measured shortfall that belongs to another open issue: reported in
+    # the summary and the results, not a failure of this suite.
+    log(f"soak: every check passed{f', {known} known open item(s) reported' if known else ''}")
     return 0
 
 
