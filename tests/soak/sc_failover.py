@@ -97,6 +97,7 @@ def run(binary, workdir, short=True):
         u1.signal(signal.SIGKILL)
         killed = time.monotonic()
         u1.wait(10)
+        dead = time.monotonic()  # its sockets are gone once the kernel has reaped it
         ps.procs.remove(u1)  # killed on purpose: not a crash
         time.sleep(restart_after)
         restart_begin = time.monotonic()
@@ -118,8 +119,11 @@ def run(binary, workdir, short=True):
         if load.is_alive():
             load.kill()
         restarted = restarted or float("inf")
-        inflight = [x for x in records if x["start"] < killed < x["end"] and x["upstream"] == 1]
-        while_dead = [x for x in records if killed + 0.1 <= x["start"] < restart_begin]
+        # In flight at the kill: sessions open across it that upstream 1 was serving, and those
+        # that had no answer head yet (the proxy may have connected them to upstream 1 a moment
+        # before it died; a tunnel cannot replay a request its upstream already took).
+        inflight = [x for x in records if x["start"] < dead + 0.1 and x["end"] > killed and x["upstream"] in (1, None)]
+        while_dead = [x for x in records if dead + 0.1 <= x["start"] < restart_begin]
         after = [x for x in records if x["start"] >= restarted]
         others = [x for x in records if x not in inflight]
         log(f"  {len(records)} sessions: {len(inflight)} in flight on upstream 1 at the kill, {len(while_dead)} started "
