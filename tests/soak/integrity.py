@@ -262,13 +262,25 @@ def _origin_proc(lsock, spec, pool_args, session_timeout, stop_event, out):
     out.put(("origin-exit", None))
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def setns(fd):
+    """setns(2) into the network namespace open at fd (os.setns only exists from Python 3.12)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def enter_netns(name):
     """Move this process into the network namespace `name` (ip netns add), if any."""
     if not name:
         return
     fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
-        os.setns(fd, os.CLONE_NEWNET)
+        setns(fd)
     finally:
         os.close(fd)
 
@@ -292,7 +304,7 @@ class Origin:
             lsock.listen(4096)
         finally:
             if parent is not None:
-                os.setns(parent, os.CLONE_NEWNET)
+                setns(parent)
                 os.close(parent)
         self.addr = lsock.getsockname()[:2]
         self.session_timeout = session_timeout

@@ -13,6 +13,7 @@ process exits 0 on SIGTERM. The exit status is 0 only if every check passed."""
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -97,6 +98,8 @@ def main():
         print(f"soak: no iocore binary at {args.bin}", file=sys.stderr)
         return 2
     raise_nofile_limit()
+    # SIGTERM ends the run through the scenarios' cleanup (processes stopped, namespaces removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = [int(x) for x in args.only.split(",") if x] or list(range(1, 10))
     params = plan(args)
     workdir = Path(tempfile.mkdtemp(prefix="iocore-soak-"))
