@@ -66,6 +66,9 @@ for stage in $stages; do
         [ -x "$target" ] || continue
         echo "=== fuzz: $(basename "$target") for ${fuzz_seconds}s"
         corpus=$(mktemp -d)
+        # From the kept corpus (which the dev and asan stages replay as tests): fuzzing goes on from it.
+        kept=fuzz/corpus/$(basename "$target")
+        [ -d "$kept" ] && cp -r "$kept"/. "$corpus"/
         if "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" >"$corpus.log" 2>&1; then
           tail -n 3 "$corpus.log"
         else
