@@ -86,7 +86,9 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("IOCORE_BIN") or default_bin("dev"))
     ap.add_argument("--asan-bin", default=os.environ.get("IOCORE_ASAN_BIN") or default_bin("asan"))
     ap.add_argument("--tsan-bin", default=os.environ.get("IOCORE_TSAN_BIN") or default_bin("tsan"))
-    ap.add_argument("--fuzz-dir", default=str(REPO / "build" / "fuzz" / "fuzz"))
+    ap.add_argument("--fuzz-dir", default=str(REPO / "build" / "fuzz" / "fuzz"), help="the libFuzzer binaries (full run)")
+    ap.add_argument("--replay-dir", default=str(REPO / "build" / "dev" / "tests" / "fuzz_replay"),
+                    help="the corpus replay binaries (short form)")
     ap.add_argument("--only", default="", help="comma-separated scenario numbers (default: all)")
     ap.add_argument("--sanitizer", default=os.environ.get("IOCORE_SANITIZER", ""),
                     help="the binary is sanitized (RSS bounds are not the program's then)")
@@ -107,7 +109,13 @@ def main():
     log(f"machine: {machine_line()}")
     results = []
     t0 = time.monotonic()
+    if args.full and args.seconds and 2 in only:
+        # Scenario 2 goes last and keeps running rounds until the run has lasted --seconds.
+        only = [n for n in only if n != 2] + [2]
     for n in only:
+        if n == 2 and args.full and args.seconds:
+            params[2]["seconds"] = max(0, int(args.seconds - (time.monotonic() - t0)))
+            log(f"scenario 2 runs rounds for {params[2]['seconds']}s (the run lasts at least {args.seconds}s)")
         log(f"scenario {n}")
         try:
             if args.sanitizer:
