@@ -105,6 +105,7 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
         for p in (http, proxy):
             settle_back(r, p, base[p], "after the hostile clients", timeout=30)
         after = measure("alone (after)")
+        left = {p: settle_back(r, p, base[p], "after the last wrk run") for p in (http, proxy)}
 
         # wrk: no errors, p99 within 2x of the runs without hostile clients.
         for p in (http, proxy):
@@ -163,7 +164,7 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                 grew = rss_max[p] - rss_before[p]
                 r.check(f"{p.name}: RSS grew by at most {hostile_count[p.name]} x 2 x {BUFFER // 1024} KiB + 10 MiB",
                         grew <= bound, f"{rss_before[p]} -> max {rss_max[p]} KiB (+{grew} KiB, bound {bound} KiB)")
-        r.leaks = "; ".join(f"{p.name} fds {p.fds() - base[p]:+d}, RSS peak +{rss_max[p] - rss_before[p]} KiB"
+        r.leaks = "; ".join(f"{p.name} fds {left[p]:+d}, RSS peak +{rss_max[p] - rss_before[p]} KiB"
                             for p in (http, proxy))
         r.load = (f"wrk 10 connections at <= 200 req/s each on http and on proxy ({wrk_s}s alone, {during_s}s with the hostile clients) with "
                   f"{slow} slowloris, {idle_n} idle, {nonreaders} non-reading (256 MiB via proxy) + {nonreaders} "
