@@ -27,6 +27,7 @@ async def _connect(loop, addr, rec):
     s.setblocking(False)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # a reader that stops fills up soon
     await asyncio.wait_for(loop.sock_connect(s, addr), 10)
+    rec["port"] = s.getsockname()[1]  # names the connection in the server's access log
     return s
 
 
@@ -132,7 +133,8 @@ async def _main(groups, until):
     async def lane(kind, target, addr, path, stagger):
         await asyncio.sleep(stagger)
         while time.monotonic() < until:
-            rec = dict(kind=kind, target=target, start=None, progress=None, closed=None, error=None)
+            rec = dict(kind=kind, target=target, start=None, progress=None, closed=None, error=None, port=None,
+                       closed_wall=None)
             try:
                 await KINDS[kind](loop, addr, path, until, rec)
             except (OSError, asyncio.TimeoutError) as e:
@@ -140,6 +142,8 @@ async def _main(groups, until):
                 if rec["closed"] is None and rec["start"] is not None:
                     rec["closed"] = time.monotonic()
                 await asyncio.sleep(0.2)
+            if rec["closed"] is not None:
+                rec["closed_wall"] = time.time() - (time.monotonic() - rec["closed"])
             records.append(rec)
     await asyncio.gather(*(lane(kind, target, addr, path, i * 0.001)
                            for kind, target, addr, path, n in groups for i in range(n)))
