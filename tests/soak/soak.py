@@ -96,6 +96,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=0, help="full run: at least this long (more rounds of 2)")
     args = ap.parse_args()
 
+    # Absolute paths: some scenarios run their tools from a work directory.
+    for name in ("bin", "asan_bin", "tsan_bin", "fuzz_dir", "replay_dir"):
+        setattr(args, name, str(Path(getattr(args, name)).resolve()))
     if not os.access(args.bin, os.X_OK):
         print(f"soak: no iocore binary at {args.bin}", file=sys.stderr)
         return 2
