@@ -68,7 +68,8 @@ def run(args, workdir, seconds=0, **_):
             proc.wait(10)
             code = None
         text = log_path.read_text(errors="replace")
-        execs = next((int(line.split(":")[1]) for line in text.splitlines() if line.startswith("stat::number_of_executed_units")), 0)
+        execs = next((int(line.rsplit(":", 1)[1]) for line in text.splitlines()
+                      if line.startswith("stat::number_of_executed_units")), 0)
         artifacts = sorted(str(p) for p in workdir.glob(f"{t}-crash-*")) + sorted(str(p) for p in workdir.glob(f"{t}-leak-*")) \
             + sorted(str(p) for p in workdir.glob(f"{t}-timeout-*"))
         found = len([p for p in work.iterdir() if p.is_file()]) - counts[t]
