@@ -231,15 +231,24 @@ async def _origin_main(lsock, spec, pool, session_timeout, stop_event, out):
         out.put(("origin", await run_side(loop, conn, spec.plan(HEADER.unpack(head)[1]), "origin", pool, deadline)))
 
     lsock.setblocking(False)
+    # One accept at a time, never cancelled while the origin runs: cancelling a sock_accept whose
+    # connection the kernel has just handed over (asyncio.wait_for's timeout) drops that socket,
+    # which the proxy then sees reset by its upstream -- a session lost by the test, not the proxy.
+    accepting = None
     while not stop_event.is_set():
-        try:
-            conn, _ = await asyncio.wait_for(loop.sock_accept(lsock), 0.2)
-        except asyncio.TimeoutError:
+        if accepting is None:
+            accepting = asyncio.ensure_future(loop.sock_accept(lsock))
+        done, _ = await asyncio.wait({accepting}, timeout=0.2)
+        if not done:
             continue
+        conn, _ = accepting.result()
+        accepting = None
         conn.setblocking(False)
         t = asyncio.ensure_future(serve(conn))
         tasks.add(t)
         t.add_done_callback(tasks.discard)
+    if accepting is not None:
+        accepting.cancel()
     if tasks:
         await asyncio.wait(tasks, timeout=session_timeout)
 
