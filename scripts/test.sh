@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, as CI does (.ci/run calls exactly this):
 #   1. dev preset (Debug, -Werror): every test, including the install/find_package check, the apps,
-#      the examples, the header check and the Doxygen reference (warnings are errors)
+#      the examples, the header check, the Doxygen reference (warnings are errors), the replay of the
+#      kept fuzz corpora and the soak suite's short form (label soak)
 #      lint: clang-format and clang-tidy must be clean (scripts/lint.sh)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test but the install, header
-#      and reference checks (no code of ours runs in them), the apps tests against the sanitized
-#      `iocore` binary
+#      and reference checks (no code of ours runs in them), the apps tests and soak scenarios 2 and 4
+#      against the sanitized `iocore` binary
 #   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites, and the proxy and echo
-#      apps tests against the TSan-built `iocore` with four net threads (every ctest label "*threaded*")
+#      apps tests against the TSan-built `iocore` with four net threads, soak scenarios 2 and 4 against
+#      it (every ctest label "*threaded*")
 #   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time
 # Set IOCORE_TEST_STAGES (e.g. "dev asan") to run only some stages, IOCORE_FUZZ_SECONDS to change the
 # fuzzing time per target (default 30).
@@ -66,6 +68,9 @@ for stage in $stages; do
         [ -x "$target" ] || continue
         echo "=== fuzz: $(basename "$target") for ${fuzz_seconds}s"
         corpus=$(mktemp -d)
+        # From the kept corpus (which the dev and asan stages replay as tests): fuzzing goes on from it.
+        kept=fuzz/corpus/$(basename "$target")
+        [ -d "$kept" ] && cp -r "$kept"/. "$corpus"/
         if "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" >"$corpus.log" 2>&1; then
           tail -n 3 "$corpus.log"
         else

@@ -21,12 +21,27 @@ namespace iocore {
 namespace {
   constexpr int kDrainReadsPerLook = 16;
 
+  /// Bytes written to fd (and its FIN) not yet acknowledged by the peer; 0 when fd is no TCP
+  /// socket with a send queue.
+  int unacknowledged(int fd)
+  {
+    int unacked = 0;
+    return ::ioctl(fd, SIOCOUTQ, &unacked) != 0 ? 0 : unacked;
+  }
+
   /// True when every byte written to fd has been acknowledged by the peer (or fd is no TCP socket
   /// with a send queue): a reset can no longer cost the peer anything we sent.
   bool all_sent_acknowledged(int fd)
   {
-    int unacked = 0;
-    return ::ioctl(fd, SIOCOUTQ, &unacked) != 0 || unacked == 0;
+    return unacknowledged(fd) == 0;
+  }
+
+  /// Close with a reset: the kernel drops what it still holds for the peer and tells it at once.
+  void reset_socket(int fd)
+  {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    ::close(fd);
   }
 
   class Lingerer : public Continuation
@@ -48,7 +63,7 @@ namespace {
         ::close(fd);
         return;
       }
-      _waiting.push_back({fd, deadline});
+      _waiting.push_back({fd, deadline, unacknowledged(fd), t.now()});
       if (!_scheduled) {
         _scheduled = true;
         t.schedule_in_local(this, kLingerTick);
@@ -58,12 +73,30 @@ namespace {
     int tick(int, void *)
     {
       ink_hrtime now = this_ethread()->now();
-      std::erase_if(_waiting, [now](const Waiting &w) {
-        bool finished = all_sent_acknowledged(w.fd) || drain_socket(w.fd) || now >= w.deadline;
-        if (finished) {
+      std::erase_if(_waiting, [now](Waiting &w) {
+        if (all_sent_acknowledged(w.fd) || drain_socket(w.fd)) {
+          ::close(w.fd);
+          return true;
+        }
+        int unacked = unacknowledged(w.fd);
+        if (unacked < w.unacked) {
+          w.unacked     = unacked;
+          w.progress_at = now;
+        }
+        if (now < w.deadline) {
+          return false;
+        }
+        // Time is up with data unacknowledged. A peer that took some of it lately is reading: the
+        // kernel delivers the rest after close(). One that took nothing for the last part of the
+        // linger (its window filled and stayed full) will not take it later: a plain close() would
+        // leave the socket to the kernel in FIN-WAIT-1, holding the unsent data and probing that
+        // zero window for minutes, the peer never told.
+        if (now - w.progress_at >= kLingerStallToReset) {
+          reset_socket(w.fd);
+        } else {
           ::close(w.fd);
         }
-        return finished;
+        return true;
       });
       _scheduled = !_waiting.empty();
       if (_scheduled) {
@@ -78,6 +111,8 @@ namespace {
     struct Waiting {
       int fd;
       ink_hrtime deadline;
+      int unacked;            ///< the least unacknowledged() seen so far
+      ink_hrtime progress_at; ///< when it last went down (or the linger began)
     };
     std::vector<Waiting> _waiting;
     bool _scheduled = false;
@@ -129,6 +164,20 @@ close_socket_gracefully(EThread &t, int fd, uint64_t id)
   IOCORE_DEBUG(DebugTag::kSocket, "vc %" PRIu64 ": socket %d half-closed, lingering until acknowledged or the peer's FIN", id, fd);
   ::shutdown(fd, SHUT_WR);
   lingerer_of(t).add(fd, t.now() + kLingerTime, t);
+}
+
+void
+close_socket_after_timeout(int fd, uint64_t id)
+{
+  // The peer let a whole timeout pass without taking anything: lingering for it is pointless.
+  (void)drain_socket(fd);
+  if (all_sent_acknowledged(fd)) {
+    IOCORE_DEBUG(DebugTag::kSocket, "vc %" PRIu64 ": socket %d closed after a timeout", id, fd);
+    ::close(fd);
+    return;
+  }
+  IOCORE_DEBUG(DebugTag::kSocket, "vc %" PRIu64 ": socket %d reset after a timeout, data unacknowledged", id, fd);
+  reset_socket(fd);
 }
 
 int

@@ -353,6 +353,8 @@ NetHandler::free_netvc(UnixNetVConnection *vc)
     vc->before_socket_close();
     if (vc->options.sockopt_flags & SOCK_OPT_LINGER_ON) {
       ::close(vc->fd); // the user asked for a reset on close
+    } else if (vc->timed_out) {
+      close_socket_after_timeout(vc->fd, vc->id);
     } else {
       close_socket_gracefully(thread, vc->fd, vc->id);
     }

@@ -252,6 +252,7 @@ UnixNetVConnection::net_activity()
 {
   ink_hrtime t = effective_inactivity_timeout();
   next_inactivity_timeout_at.store(t > 0 ? thread->now() + t : 0, std::memory_order_relaxed);
+  timed_out = false;
 }
 
 void
@@ -902,6 +903,7 @@ UnixNetVConnection::mainEvent(int event, void *data)
   deadline.store(0, std::memory_order_relaxed); // one-shot: re-armed by activity or a new setter call
   net_count(inactivity ? net_counters().inactivity_timeouts : net_counters().active_timeouts);
   note_connect_abandoned(); // a timeout before the TCP handshake completed
+  timed_out = inactivity;   // an active timeout may end a peer that is reading well
 
   // A direction started without a continuation (do_io_read(nullptr, 0, nullptr)) has nobody to
   // tell. When no direction has anyone, the connection is an orphan and closes itself (ATS:

@@ -170,6 +170,10 @@ public:
   /// read_socket() itself (MSG_CTRUNC).
   bool read_until_eagain = false;
   bool is_outbound       = false;
+  /// An inactivity timeout was signalled and no IO progress came after it: closing then resets
+  /// what the peer has not taken instead of lingering (close_socket_after_timeout). Owner thread
+  /// only.
+  bool timed_out = false;
   /// Outgoing and the TCP handshake not known to be complete yet (the poller has not reported on
   /// the socket since connect()). Atomic: do_io_close may run on another thread.
   std::atomic<bool> connect_pending{false};

@@ -1,10 +1,12 @@
 // Loopback tests of single behaviours of the net layer: timeouts, close paths, resets, connect
 // failures, cross-thread reenable, queues, throttling, migration and OOB.
+#include "net/LingeringClose.h"
 #include "support/NetTestHarness.h"
 
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -982,6 +984,108 @@ TEST(NetClose, CloseWithUnreadInputStillDeliversEverythingWritten)
   ASSERT_EQ(static_cast<int64_t>(data.size()), kBytes);
   EXPECT_EQ(data, pattern(0, kBytes, 3));
 }
+
+/// A peer socket with a small receive buffer that will never read: what is written to it stays
+/// unacknowledged once its window is full.
+SocketPeer
+connect_non_reading_peer(int port)
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  int small = 16384;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(port));
+  EXPECT_EQ(::connect(fd, &ep.sa, ep.size()), 0);
+  return SocketPeer(fd);
+}
+
+/// The peer socket's TCP state (TCP_ESTABLISHED, TCP_CLOSE after a reset...), read without
+/// reading its data.
+int
+tcp_state(int fd)
+{
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 ? info.tcpi_state : -1;
+}
+
+/// A session that streams to its peer (topping up on every WRITE_READY) and closes on its
+/// inactivity timeout.
+std::unique_ptr<Session>
+streaming_until_timeout(ink_hrtime inactivity_timeout)
+{
+  return std::make_unique<Session>([inactivity_timeout](Session &s, int event, void *) {
+    auto top_up = [&s] {
+      std::string chunk(32768, 'z');
+      s.wbuf->write(chunk.data(), static_cast<int64_t>(chunk.size()));
+    };
+    if (event == NET_EVENT_ACCEPT) {
+      s.vc->set_inactivity_timeout(inactivity_timeout);
+      s.wbuf = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
+      s.wr   = s.wbuf->alloc_reader();
+      top_up();
+      s.write_vio = s.vc->do_io_write(&s, INT64_MAX, s.wr);
+    } else if (event == VC_EVENT_WRITE_READY) {
+      top_up();
+      s.write_vio->reenable();
+    } else if (event == VC_EVENT_INACTIVITY_TIMEOUT) {
+      s.close();
+    }
+    return EVENT_DONE;
+  });
+}
+
+// A lingering socket whose peer takes nothing during the whole linger is reset at its end: closed
+// plainly, it would stay with the kernel in FIN-WAIT-1, holding the unsent data and probing a
+// window that never opens for minutes, and the peer would never learn that the connection ended.
+TEST(NetClose, ALingeringSocketWhosePeerTakesNothingIsResetWhenItsTimeIsUp)
+{
+  constexpr int64_t kBytes = 300000;
+  SessionServer server([] {
+    return std::make_unique<Session>([](Session &s, int event, void *) {
+      if (event == NET_EVENT_ACCEPT) {
+        s.wbuf          = new_MIOBuffer(BUFFER_SIZE_INDEX_32K);
+        s.wr            = s.wbuf->alloc_reader();
+        std::string all = pattern(0, kBytes, 5);
+        s.wbuf->write(all.data(), kBytes);
+        s.write_vio = s.vc->do_io_write(&s, kBytes, s.wr);
+      } else if (event == VC_EVENT_WRITE_COMPLETE) {
+        s.close(); // most of it still unsent: the peer's window is full and it never reads
+      }
+      return EVENT_DONE;
+    });
+  });
+  NetProcessor::AcceptOptions opt;
+  opt.send_bufsize = 1 << 20; // everything fits in our kernel buffer: WRITE_COMPLETE comes at once
+  NetEnvironment env;
+  int port        = server.acceptor.listen(opt);
+  SocketPeer peer = connect_non_reading_peer(port);
+  Session *s      = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_WRITE_COMPLETE));
+  ASSERT_TRUE(eventually([] { return net_stats_snapshot().connections_currently_open == 0; })) << "the VC is closed";
+  auto linger = std::chrono::milliseconds(kLingerTime / HRTIME_MSECONDS(1));
+  EXPECT_TRUE(eventually([&] { return tcp_state(peer.fd()) == TCP_CLOSE; }, 3 * linger))
+      << "the peer is reset at the end of the linger; its TCP state is " << tcp_state(peer.fd());
+}
+
+// A connection closed on its inactivity timeout does not linger: its peer took nothing for the
+// whole timeout, so what it has not taken is reset at once instead of after kLingerTime.
+TEST(NetClose, AConnectionClosedOnItsTimeoutIsResetAtOnce)
+{
+  SessionServer server([] { return streaming_until_timeout(HRTIME_MSECONDS(300)); });
+  NetEnvironment env;
+  int port        = server.acceptor.listen();
+  SocketPeer peer = connect_non_reading_peer(port);
+  Session *s      = server.wait_session(0);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT));
+  ASSERT_TRUE(eventually([&] { return tcp_state(peer.fd()) == TCP_CLOSE; }))
+      << "the peer is reset; its TCP state is " << tcp_state(peer.fd());
+  auto took = std::chrono::steady_clock::now() - s->time_of(VC_EVENT_INACTIVITY_TIMEOUT);
+  EXPECT_LT(took, std::chrono::milliseconds(kLingerTime / HRTIME_MSECONDS(1))) << "reset at the close, not at the end of a linger";
+}
+
 // --- Orphans: connections nobody will close ----------------------------------------------------------------
 
 /// Accepts connections, stops both directions without a continuation (so nobody is left to tell)
