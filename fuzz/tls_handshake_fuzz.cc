@@ -69,7 +69,7 @@ pump(SSL *from, SSL *to)
 void
 raw_input(Setup &s, const uint8_t *data, size_t size)
 {
-  SSL *srv = new_endpoint(s.server->impl().contexts.front(), true);
+  SSL *srv = new_endpoint(iocore::TLSServerContextAccess::impl(*s.server).contexts.front().get(), true);
   if (size > 0) {
     BIO_write(SSL_get_rbio(srv), data, static_cast<int>(size));
   }
@@ -85,7 +85,7 @@ full_handshake(Setup &s, const uint8_t *data, size_t size)
   const uint8_t *alpn = data + 1 + name_len;
   size_t alpn_len     = size > 0 ? size - 1 - name_len : 0;
 
-  SSL *srv = new_endpoint(s.server->impl().contexts.front(), true);
+  SSL *srv = new_endpoint(iocore::TLSServerContextAccess::impl(*s.server).contexts.front().get(), true);
   SSL *cli = new_endpoint(s.client, false);
   if (!name.empty()) {
     (void)SSL_set_tlsext_host_name(cli, name.c_str()); // refused for bad names: then no SNI

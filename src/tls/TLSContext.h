@@ -31,6 +31,11 @@ struct TLSServerContext::Impl {
   std::string alpn_wire;                                     ///< config.alpn_protocols in ALPN wire format
 };
 
+/// The Impl of a context, for the library's own code outside SSLNetVConnection (the TLS fuzz target).
+struct TLSServerContextAccess {
+  static TLSServerContext::Impl &impl(const TLSServerContext &c) { return c.impl(); }
+};
+
 /// A comma-separated protocol list in ALPN wire format (length-prefixed names). False if an entry
 /// is empty or longer than 255 bytes.
 bool alpn_to_wire(std::string_view list, std::string &wire);

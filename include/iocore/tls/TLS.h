@@ -93,6 +93,7 @@ public:
 private:
   // Read by the connections that serve the context.
   friend class SSLNetVConnection;
+  friend struct TLSServerContextAccess; // the library's own tools (the TLS fuzz target)
   Impl &impl() const { return *_impl; }
 
   explicit TLSServerContext(std::unique_ptr<Impl> impl);
