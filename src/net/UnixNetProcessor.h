@@ -39,7 +39,7 @@ private:
   /// socket (Unix-domain or adopted) polled by one net thread; one SO_REUSEPORT socket per thread.
   static int start_dedicated_accept(AcceptGroup &group, const SocketAddress &addr);
   static int start_single_socket_accept(AcceptGroup &group, const SocketAddress &addr);
-  static int start_per_thread_accept(AcceptGroup &group, const SocketAddress &addr);
+  static int start_per_thread_accept(AcceptGroup &group, const SocketAddress &listen_on);
 
   // The listeners of every UnixNetProcessor (netProcessor and sslNetProcessor share the threads, so
   // the one shutdown hook must stop them all).

@@ -53,9 +53,9 @@ struct NetVCOptions {
   int socket_recv_bufsize = 0; ///< 0 = kernel default
   int socket_send_bufsize = 0; ///< 0 = kernel default
   /// SOCK_OPT_* flags set on the socket.
-  uint32_t sockopt_flags  = SOCK_OPT_NO_DELAY;
-  uint32_t packet_mark    = 0; ///< SO_MARK with SOCK_OPT_PACKET_MARK
-  uint32_t packet_tos     = 0; ///< IP_TOS (IPv4) / IPV6_TCLASS (IPv6) with SOCK_OPT_PACKET_TOS
+  uint32_t sockopt_flags = SOCK_OPT_NO_DELAY;
+  uint32_t packet_mark   = 0; ///< SO_MARK with SOCK_OPT_PACKET_MARK
+  uint32_t packet_tos    = 0; ///< IP_TOS (IPv4) / IPV6_TCLASS (IPv6) with SOCK_OPT_PACKET_TOS
   /// TCP_NOTSENT_LOWAT with SOCK_OPT_TCP_NOTSENT_LOWAT (0: the system's net.ipv4.tcp_notsent_lowat).
   uint32_t packet_notsent_lowat = 0;
   /// With SOCK_OPT_KEEP_ALIVE: seconds idle before the first probe, seconds between probes, and
