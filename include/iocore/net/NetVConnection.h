@@ -40,11 +40,11 @@ struct NetVCOptions {
   /// whatever addr_binding says (ATS binds it only with INTF_ADDR / FOREIGN_ADDR).
   IpEndpoint local_ip;
   uint16_t local_port = 0; ///< bind port for outgoing connections (0 = any)
-  /// ANY_ADDR: local_ip if set, else the kernel's choice. INTF_ADDR: bind local_ip, which must be
+  /// How local_ip is used. ANY_ADDR: local_ip if set, else the kernel's choice. INTF_ADDR: bind local_ip, which must be
   /// set (else the connect fails with EINVAL). FOREIGN_ADDR: as INTF_ADDR with IP_TRANSPARENT, so
   /// local_ip may be an address of another host (needs CAP_NET_ADMIN; a refusal fails the
   /// connect). A connection to a Unix-domain address binds nothing: any of these set fails it.
-  enum addr_bind_style { ANY_ADDR, INTF_ADDR, FOREIGN_ADDR } addr_binding = ANY_ADDR;
+  enum addr_bind_style { ANY_ADDR, INTF_ADDR, FOREIGN_ADDR } addr_binding = ANY_ADDR; ///< see addr_bind_style
   /// Connect in the caller's thread, blocking, before connect_re returns: the continuation then
   /// gets NET_EVENT_OPEN only for a completed handshake and NET_EVENT_OPEN_FAILED (e.g.
   /// -ECONNREFUSED) for anything else. The caller's thread waits as long as the kernel's connect
@@ -62,8 +62,8 @@ struct NetVCOptions {
   /// unanswered probes before the connection is dropped (TCP_KEEPIDLE / TCP_KEEPINTVL /
   /// TCP_KEEPCNT). 0: the system's default.
   int keep_alive_idle     = 0;
-  int keep_alive_interval = 0;
-  int keep_alive_count    = 0;
+  int keep_alive_interval = 0; ///< seconds between keep-alive probes (see keep_alive_idle)
+  int keep_alive_count    = 0; ///< unanswered probes before the connection is dropped
   /// TCP_CONGESTION by name ("cubic", "bbr", "reno"; see net.ipv4.tcp_allowed_congestion_control).
   /// Empty: leave the algorithm as it is (the system's default for a new socket).
   std::string congestion_control;
@@ -160,11 +160,13 @@ public:
   const sockaddr *get_local_addr() { return unix_addresses ? unix_addresses->local.sa() : &local_addr.sa; }
   /// The local port (host order).
   uint16_t get_local_port() { return local_addr.port(); }
-  /// The same addresses as SocketAddress, whatever the family ("unix:/run/x.sock" in to_string()).
+  /// The peer's address as a SocketAddress, whatever the family ("unix:/run/x.sock" in to_string()).
   SocketAddress get_remote_endpoint() const;
+  /// The socket's own address as a SocketAddress.
   SocketAddress get_local_endpoint() const;
-  /// Record the addresses (the library does, when the connection is accepted or made).
+  /// Record the peer's address (the library does, when the connection is accepted or made).
   void set_remote_endpoint(const SocketAddress &addr);
+  /// Record the socket's own address (the library does, when the connection is accepted or made).
   void set_local_endpoint(const SocketAddress &addr);
 
   /// Make the next write that empties the write buffer send `event` to the write VIO's continuation,
@@ -183,9 +185,10 @@ public:
   /// A Unix-domain connection's addresses, which do not fit an IpEndpoint (allocated only for
   /// such connections, so IP connections carry one pointer, not two sockaddr_un).
   struct UnixAddresses {
-    SocketAddress remote;
-    SocketAddress local;
+    SocketAddress remote; ///< the peer's
+    SocketAddress local;  ///< the socket's own
   };
+  /// Set only for a Unix-domain connection.
   std::unique_ptr<UnixAddresses> unix_addresses;
   /// The pending trap_write_buffer_empty() event (0: none).
   int write_buffer_empty_event = 0;

@@ -14,6 +14,8 @@
 #include <string_view>
 
 namespace iocore {
+/// An IP or Unix-domain stream socket address (see the file comment), as listeners, connects and
+/// NetVConnection::get_remote_endpoint() use it.
 class SocketAddress
 {
 public:
@@ -46,15 +48,20 @@ public:
   /// including a Unix path or name too long for sun_path.
   static std::optional<SocketAddress> parse(std::string_view text);
 
+  /// AF_INET, AF_INET6, AF_UNIX, or AF_UNSPEC when unset.
   int family() const { return _u.sa.sa_family; }
+  /// Set to an IP or Unix-domain address.
   bool is_valid() const { return family() == AF_INET || family() == AF_INET6 || family() == AF_UNIX; }
+  /// An IPv4 or IPv6 address.
   bool is_ip() const { return family() == AF_INET || family() == AF_INET6; }
+  /// A Unix-domain address (path, abstract name or unnamed).
   bool is_unix() const { return family() == AF_UNIX; }
   /// A Linux abstract name (no file behind it).
   bool is_abstract() const;
   /// An AF_UNIX socket with no name (the usual client end of a Unix connection).
   bool is_unnamed() const { return is_unix() && _len <= offsetof(sockaddr_un, sun_path); }
 
+  /// The address in the kernel's form, for bind / connect with size().
   const sockaddr *sa() const { return &_u.sa; }
   /// The length to pass to bind / connect with sa().
   socklen_t size() const { return _len; }
@@ -68,6 +75,7 @@ public:
   /// "1.2.3.4:80", "[::1]:80", "unix:/path", "unix:@name", "unix:" (unnamed) or "<unset>".
   std::string to_string() const;
 
+  /// Same family and the same address (IP and port, or the same path / abstract name).
   bool operator==(const SocketAddress &o) const;
 
 private:
