@@ -1156,12 +1156,16 @@ TEST(NetTimeouts, AStoppedReadSideDoesNotCloseUnderALiveWriter)
     });
   });
   NetEnvironment env;
-  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(server.acceptor.listen()));
-  ASSERT_TRUE(peer);
-  Session *s = server.wait_session(0);
+  // Small buffers both ways: the kernel soon holds all it will take, and the write makes no more
+  // progress (with the system's autotuned buffers a non-reading peer kept taking a little more
+  // for seconds now and then, each bit pushing the inactivity deadline back).
+  NetProcessor::AcceptOptions opt;
+  opt.send_bufsize = 65536;
+  SocketPeer peer  = connect_non_reading_peer(server.acceptor.listen(opt));
+  Session *s       = server.wait_session(0);
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(s->wait_event(VC_EVENT_INACTIVITY_TIMEOUT)) << "the writer is told, not left with a freed VC";
-  EXPECT_TRUE(peer->wait_closed());
+  EXPECT_TRUE(peer.wait_closed());
 }
 // --- Connect failures, counted ----------------------------------------------------------------------------
 
