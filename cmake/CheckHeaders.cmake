@@ -17,6 +17,10 @@ foreach(_header IN LISTS IOCORE_PUBLIC_HEADERS)
   list(APPEND _check_sources ${_tu})
 endforeach()
 add_library(check_headers OBJECT ${_check_sources})
+if(IOCORE_SANITIZE OR IOCORE_BUILD_FUZZ)
+  # Sanitized and fuzzing builds never run the headers test: not worth their compile time.
+  set_target_properties(check_headers PROPERTIES EXCLUDE_FROM_ALL ON)
+endif()
 # Only the public include directory and the language level: what a user's program has.
 target_include_directories(check_headers PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_compile_features(check_headers PRIVATE cxx_std_20)

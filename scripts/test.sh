@@ -64,20 +64,33 @@ for stage in $stages; do
       echo "=== fuzz: configure and build"
       cmake --preset fuzz >/dev/null
       cmake --build --preset fuzz -j "$jobs"
+      # The targets fuzz side by side (one per core at a time), each for fuzz_seconds from its kept
+      # corpus (which the dev and asan stages replay as tests); then each one's result is printed.
+      fuzz_dir=$(mktemp -d)
+      pids=()
+      names=()
       for target in build/fuzz/fuzz/*_fuzz; do
         [ -x "$target" ] || continue
-        echo "=== fuzz: $(basename "$target") for ${fuzz_seconds}s"
-        corpus=$(mktemp -d)
-        # From the kept corpus (which the dev and asan stages replay as tests): fuzzing goes on from it.
-        kept=fuzz/corpus/$(basename "$target")
-        [ -d "$kept" ] && cp -r "$kept"/. "$corpus"/
-        if "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" >"$corpus.log" 2>&1; then
-          tail -n 3 "$corpus.log"
-        else
-          tail -n 40 "$corpus.log"; failed=1
+        name=$(basename "$target")
+        echo "=== fuzz: $name for ${fuzz_seconds}s"
+        mkdir -p "$fuzz_dir/$name"
+        kept=fuzz/corpus/$name
+        [ -d "$kept" ] && cp -r "$kept"/. "$fuzz_dir/$name"/
+        "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$fuzz_dir/$name" >"$fuzz_dir/$name.log" 2>&1 &
+        pids+=($!)
+        names+=("$name")
+        if [ ${#pids[@]} -ge "$jobs" ]; then
+          wait "${pids[0]}" && rc=0 || rc=$?
+          echo "--- ${names[0]}"; if [ $rc -eq 0 ]; then tail -n 3 "$fuzz_dir/${names[0]}.log"; else tail -n 40 "$fuzz_dir/${names[0]}.log"; failed=1; fi
+          pids=("${pids[@]:1}")
+          names=("${names[@]:1}")
         fi
-        rm -rf "$corpus" "$corpus.log"
-      done ;;
+      done
+      for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" && rc=0 || rc=$?
+        echo "--- ${names[$i]}"; if [ $rc -eq 0 ]; then tail -n 3 "$fuzz_dir/${names[$i]}.log"; else tail -n 40 "$fuzz_dir/${names[$i]}.log"; failed=1; fi
+      done
+      rm -rf "$fuzz_dir" ;;
     *) echo "test.sh: unknown stage $stage"; exit 2 ;;
   esac
 done
