@@ -137,9 +137,7 @@ namespace {
       if (!on_owner_thread()) {
         return defer({Op::kAdd, fd, interest, token});
       }
-      if (apply_deferred()) { // what other threads asked for earlier comes first
-        flush_removals();
-      }
+      catch_up();
       return do_add(fd, interest, token);
     }
 
@@ -148,11 +146,8 @@ namespace {
       if (!on_owner_thread()) {
         return defer({Op::kModify, fd, interest, token});
       }
-      if (apply_deferred()) {
-        flush_removals();
-      }
-      int r = do_remove(fd);
-      return r == 0 ? do_add(fd, interest, token) : r;
+      catch_up();
+      return do_modify(fd, interest, token);
     }
 
     int remove(int fd) override
@@ -163,10 +158,7 @@ namespace {
       bool removed = apply_deferred();
       int r        = do_remove(fd);
       if (r == 0 || removed) {
-        // The caller closes fd next: the armed poll holds a reference to the socket, so the removal
-        // must reach the kernel (and, with DEFER_TASKRUN, complete) now, or the close (FIN/RST) waits
-        // for the next wait().
-        (void)io_uring_submit_and_get_events(&_ring);
+        flush_removals(); // the caller closes fd next
       }
       return r;
     }
@@ -285,7 +277,24 @@ namespace {
       return 0;
     }
 
+    /// Send queued removals to the kernel and let them complete (DEFER_TASKRUN runs them only in
+    /// io_uring_enter): an armed poll holds a reference to its socket, so until then a close() of
+    /// it sends no FIN/RST.
     void flush_removals() { (void)io_uring_submit_and_get_events(&_ring); }
+
+    /// Before an owner-thread call: what other threads asked for earlier comes first.
+    void catch_up()
+    {
+      if (apply_deferred()) {
+        flush_removals();
+      }
+    }
+
+    int do_modify(int fd, uint32_t interest, PollToken token)
+    {
+      int r = do_remove(fd);
+      return r == 0 ? do_add(fd, interest, token) : r;
+    }
 
     /// True if a removal was among the operations applied.
     bool apply_deferred()
@@ -306,9 +315,7 @@ namespace {
           (void)do_add(op.fd, op.interest, op.token);
           break;
         case Op::kModify:
-          if (do_remove(op.fd) == 0) {
-            (void)do_add(op.fd, op.interest, op.token);
-          }
+          (void)do_modify(op.fd, op.interest, op.token);
           break;
         case Op::kRemove:
           removed |= do_remove(op.fd) == 0;
