@@ -216,42 +216,33 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
     confirm_upstream();
   }
 
+  // Both directions run the same steps: `reading` is the direction whose source the VIO reads,
+  // `writing` the one whose destination it writes.
+  Direction *reading = direction_reading(vio);
+  Direction *writing = direction_writing(vio);
   switch (event) {
   case VC_EVENT_READ_READY:
-    if (vio == _up.read_vio) {
-      if (_up.write_vio != nullptr) {
-        _up.write_vio->reenable();
-      }
-    } else if (vio == _down.read_vio && _down.write_vio != nullptr) {
-      _down.write_vio->reenable();
+    if (reading != nullptr && reading->write_vio != nullptr) {
+      reading->write_vio->reenable();
     }
     break;
   case VC_EVENT_WRITE_READY:
-    if (vio == _up.write_vio) {
-      account(_up);
-      if (!_up.src_eos) {
-        _up.read_vio->reenable();
-      }
-    } else if (vio == _down.write_vio) {
-      account(_down);
-      if (_down.read_vio != nullptr && !_down.src_eos) {
-        _down.read_vio->reenable();
+    if (writing != nullptr) {
+      account(*writing);
+      if (writing->read_vio != nullptr && !writing->src_eos) {
+        writing->read_vio->reenable();
       }
     }
     break;
   case VC_EVENT_EOS:
   case VC_EVENT_READ_COMPLETE:
-    if (vio == _up.read_vio) {
-      on_source_eos(_up);
-    } else if (vio == _down.read_vio) {
-      on_source_eos(_down);
+    if (reading != nullptr) {
+      on_source_eos(*reading);
     }
     break;
   case VC_EVENT_WRITE_COMPLETE:
-    if (vio == _up.write_vio) {
-      finish_direction(_up);
-    } else if (vio == _down.write_vio) {
-      finish_direction(_down);
+    if (writing != nullptr) {
+      finish_direction(*writing);
     }
     break;
   case VC_EVENT_INACTIVITY_TIMEOUT:
@@ -263,6 +254,36 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
     on_side_failed(vio, from_upstream);
     break;
   }
+}
+
+ProxyTunnel::Direction *
+ProxyTunnel::direction_reading(const VIO *vio)
+{
+  if (vio == nullptr) {
+    return nullptr;
+  }
+  return vio == _up.read_vio ? &_up : vio == _down.read_vio ? &_down : nullptr;
+}
+
+ProxyTunnel::Direction *
+ProxyTunnel::direction_writing(const VIO *vio)
+{
+  if (vio == nullptr) {
+    return nullptr;
+  }
+  return vio == _up.write_vio ? &_up : vio == _down.write_vio ? &_down : nullptr;
+}
+
+NetVConnection *
+ProxyTunnel::source_of(const Direction &d) const
+{
+  return &d == &_up ? _client : _server;
+}
+
+NetVConnection *
+ProxyTunnel::destination_of(const Direction &d) const
+{
+  return &d == &_up ? _server : _client;
 }
 
 void
@@ -295,8 +316,8 @@ ProxyTunnel::abandon_direction(Direction &d)
   }
   account(d);
   d.done               = true;
-  NetVConnection *src  = &d == &_up ? _client : _server;
-  NetVConnection *dest = &d == &_up ? _server : _client;
+  NetVConnection *src  = source_of(d);
+  NetVConnection *dest = destination_of(d);
   if (d.write_vio != nullptr && dest != nullptr) {
     dest->do_io_write(nullptr, 0, nullptr);
   }
@@ -338,9 +359,8 @@ ProxyTunnel::finish_direction(Direction &d)
     return;
   }
   account(d);
-  d.done               = true;
-  NetVConnection *dest = &d == &_up ? _server : _client;
-  dest->do_io_shutdown(IO_SHUTDOWN_WRITE);
+  d.done = true;
+  destination_of(d)->do_io_shutdown(IO_SHUTDOWN_WRITE);
   d.write_vio = nullptr;
   if (_up.done && _down.done) {
     end(_error_detail.empty() ? EndReason::kEof : EndReason::kError, _error_detail);

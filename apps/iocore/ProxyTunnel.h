@@ -38,6 +38,12 @@ private:
   };
 
   int handle_event(int event, void *data);
+  /// The direction whose source `vio` reads, or nullptr.
+  Direction *direction_reading(const iocore::VIO *vio);
+  /// The direction whose destination `vio` writes, or nullptr.
+  Direction *direction_writing(const iocore::VIO *vio);
+  iocore::NetVConnection *source_of(const Direction &d) const;
+  iocore::NetVConnection *destination_of(const Direction &d) const;
   void connect_next();
   void on_open(iocore::NetVConnection *vc);
   void on_connect_failed(int err);

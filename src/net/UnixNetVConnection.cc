@@ -84,61 +84,56 @@ UnixNetVConnection::assert_owner_thread() const
 VIO *
 UnixNetVConnection::do_io_read(Continuation *c, int64_t nbytes, MIOBuffer *buf)
 {
-  bool stopping = c == nullptr && nbytes == 0 && buf == nullptr;
-  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_read nbytes %" PRId64 "%s", id, nbytes, stopping ? " (stop)" : "");
-  if (closed.load(std::memory_order_acquire) && !stopping) {
-    std::fprintf(stderr, "iocore: do_io_read on a closed connection\n");
-    return nullptr;
-  }
-  // The stopping form keeps op == READ with no continuation, as ATS: a connection whose every
-  // started direction has no continuation is an orphan that closes itself on a timeout (mainEvent).
-  read.vio.op        = VIO::READ;
-  read.vio.mutex     = c ? c->mutex : mutex;
-  read.vio._cont     = c;
-  read.vio.nbytes    = nbytes;
-  read.vio.ndone     = 0;
-  read.vio.vc_server = this;
-  if (buf) {
-    read.vio.buffer.writer_for(buf);
-    if (!read.enabled.load(std::memory_order_relaxed)) {
-      read.vio.reenable();
-    }
-  } else {
-    read.vio.buffer.clear();
-    read.enabled.store(false, std::memory_order_relaxed);
-  }
-  return &read.vio;
+  return start_vio(read, c, nbytes, buf, nullptr);
 }
 
 VIO *
 UnixNetVConnection::do_io_write(Continuation *c, int64_t nbytes, IOBufferReader *reader, bool owner)
 {
-  bool stopping = c == nullptr && nbytes == 0 && reader == nullptr;
-  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": do_io_write nbytes %" PRId64 "%s", id, nbytes, stopping ? " (stop)" : "");
   if (owner) {
     std::fprintf(stderr, "iocore: do_io_write with owner = true is not supported\n");
     std::abort();
   }
+  return start_vio(write, c, nbytes, nullptr, reader);
+}
+
+VIO *
+UnixNetVConnection::start_vio(NetState &s, Continuation *c, int64_t nbytes, MIOBuffer *writer, IOBufferReader *reader)
+{
+  bool is_read    = s.dir == Direction::kRead;
+  const char *how = is_read ? "do_io_read" : "do_io_write";
+  bool has_buffer = is_read ? writer != nullptr : reader != nullptr;
+  bool stopping   = c == nullptr && nbytes == 0 && !has_buffer;
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": %s nbytes %" PRId64 "%s", id, how, nbytes, stopping ? " (stop)" : "");
   if (closed.load(std::memory_order_acquire) && !stopping) {
-    std::fprintf(stderr, "iocore: do_io_write on a closed connection\n");
+    std::fprintf(stderr, "iocore: %s on a closed connection\n", how);
     return nullptr;
   }
-  write.vio.op        = VIO::WRITE; // the stopping form too (see do_io_read)
-  write.vio.mutex     = c ? c->mutex : mutex;
-  write.vio._cont     = c;
-  write.vio.nbytes    = nbytes;
-  write.vio.ndone     = 0;
-  write.vio.vc_server = this;
-  if (reader) {
-    write.vio.buffer.reader_for(reader);
-    if (nbytes != 0 && !write.enabled.load(std::memory_order_relaxed)) {
-      write.vio.reenable();
-    }
-  } else {
-    write.vio.buffer.clear();
-    write.enabled.store(false, std::memory_order_relaxed);
+  // The stopping form keeps op == READ / WRITE with no continuation, as ATS: a connection whose
+  // every started direction has no continuation is an orphan that closes itself on a timeout
+  // (mainEvent).
+  s.vio.op        = is_read ? VIO::READ : VIO::WRITE;
+  s.vio.mutex     = c ? c->mutex : mutex;
+  s.vio._cont     = c;
+  s.vio.nbytes    = nbytes;
+  s.vio.ndone     = 0;
+  s.vio.vc_server = this;
+  if (!has_buffer) {
+    s.vio.buffer.clear();
+    s.enabled.store(false, std::memory_order_relaxed);
+    return &s.vio;
   }
-  return &write.vio;
+  if (is_read) {
+    s.vio.buffer.writer_for(writer);
+  } else {
+    s.vio.buffer.reader_for(reader);
+  }
+  // A write of nothing is not started (no WRITE_COMPLETE for it); a read of nothing is, and its
+  // first step stops it.
+  if ((is_read || nbytes != 0) && !s.enabled.load(std::memory_order_relaxed)) {
+    s.vio.reenable();
+  }
+  return &s.vio;
 }
 
 void
@@ -383,6 +378,28 @@ UnixNetVConnection::closed_during_io(NetHandler &h, MutexTryLock &lock)
   return true;
 }
 
+bool
+UnixNetVConnection::begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock)
+{
+  // The VIO's mutex is read again under the lock: the state machine may have swapped it (holding
+  // the old one) between this step reading it and locking it; the old one protects nothing now.
+  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
+    h.note_lock_miss();
+    reschedule(s);
+    return false;
+  }
+  if (closed_during_io(h, lock)) {
+    return false;
+  }
+  bool is_read    = s.dir == Direction::kRead;
+  bool has_buffer = is_read ? s.vio.buffer.writer() != nullptr : s.vio.buffer.reader() != nullptr;
+  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != (is_read ? VIO::READ : VIO::WRITE) || !has_buffer) {
+    disable(s);
+    return false;
+  }
+  return true;
+}
+
 void
 UnixNetVConnection::reschedule(NetState &s)
 {
@@ -527,19 +544,10 @@ UnixNetVConnection::read_from_net(NetHandler &h)
   assert_owner_thread();
   NetState &s = read;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!lock.is_locked()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return;
-  }
-  if (closed_during_io(h, lock)) {
+  if (!begin_io_step(h, s, lock)) {
     return;
   }
   MIOBuffer *writer = s.vio.buffer.writer();
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::READ || writer == nullptr) {
-    disable(s);
-    return;
-  }
   // A reset or refusal captured from the poller (socket_error) is not reported here yet: what the
   // peer sent before it still waits in the socket and is read first (the kernel hands out queued
   // data before the error). The error ends the read once a read finds the socket empty.
@@ -643,18 +651,9 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
   }
   NetState &s = write;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return;
-  }
-  // ATS's write path does not check `closed` here, so a VC closed asynchronously (from another
-  // thread) can still be written to; it must not be (see NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
-  if (closed_during_io(h, lock)) {
-    return;
-  }
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::WRITE || s.vio.buffer.reader() == nullptr) {
-    disable(s);
+  // Unlike ATS's write path, this checks `closed` too: a VC closed asynchronously (from another
+  // thread) must not be written to (NetVC.WriteAfterForeignCloseFreesInsteadOfWriting).
+  if (!begin_io_step(h, s, lock)) {
     return;
   }
   if (socket_error != 0) {
@@ -662,65 +661,82 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
     (void)signal_error(s, socket_error);
     return;
   }
+  WriteTopUp top = top_up_write(s, lock);
+  if (top.towrite <= 0) {
+    return;
+  }
+  uint32_t needs        = 0;
+  int64_t total_written = 0;
+  int64_t r             = load_buffer_and_write(top.towrite, s.vio.buffer, total_written, needs);
+  h.note_io();
+  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": wrote %" PRId64 " of %" PRId64 " bytes (last call %" PRId64 ")", id,
+               total_written, top.towrite, r);
+  if (total_written <= 0) {
+    write_made_no_progress(h, s, r, needs);
+    return;
+  }
+  finish_write(s, lock, total_written, r, top.signalled, needs);
+}
+
+UnixNetVConnection::WriteTopUp
+UnixNetVConnection::top_up_write(NetState &s, MutexTryLock &lock)
+{
   int64_t ntodo = s.vio.ntodo();
   if (ntodo <= 0) {
     disable(s);
-    return;
+    return {};
   }
   MIOBufferAccessor &buf = s.vio.buffer;
-  int64_t towrite        = std::min(buf.reader()->read_avail(), ntodo);
-  bool signalled         = false;
+  WriteTopUp top{std::min(buf.reader()->read_avail(), ntodo), false};
 
   // Ask the SM to top up first when the buffer cannot finish the VIO and is at or below its water
   // mark (with the default water mark: empty), so that a writer that only adds data when asked never
   // stalls. With all of nbytes already buffered there is no WRITE_READY here; one comes only after a
   // step the socket cut short (docs/events.md).
-  if (towrite != ntodo && !buf.writer()->high_water()) {
+  if (top.towrite != ntodo && !buf.writer()->high_water()) {
     if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return;
+      return {};
     }
     if (lock.get_mutex() != s.vio.mutex.get()) {
       reschedule(s);
-      return;
+      return {};
     }
     ntodo = s.vio.ntodo();
     if (ntodo <= 0 || !s.enabled.load(std::memory_order_relaxed) || buf.reader() == nullptr) {
       disable(s);
-      return;
+      return {};
     }
-    signalled = true;
-    towrite   = std::min(buf.reader()->read_avail(), ntodo);
+    top = {std::min(buf.reader()->read_avail(), ntodo), true};
   }
-  if (towrite <= 0) {
+  if (top.towrite <= 0) {
     disable(s);
-    return;
   }
+  return top;
+}
 
-  int needs             = 0;
-  int64_t total_written = 0;
-  int64_t r             = load_buffer_and_write(towrite, buf, total_written, needs);
-  h.note_io();
-  IOCORE_DEBUG(DebugTag::kIocoreNet, "vc %" PRIu64 ": wrote %" PRId64 " of %" PRId64 " bytes (last call %" PRId64 ")", id,
-               total_written, towrite, r);
-
-  if (total_written <= 0) {
-    if (is_would_block(r)) {
-      net_count(net_counters().calls_to_write_nodata);
-      if (needs & EVENTIO_WRITE) {
-        s.triggered = false;
-        h.write_ready_list.remove(this);
-      }
-      if (needs & EVENTIO_READ) {
-        read.triggered = false;
-        h.read_ready_list.remove(this);
-      }
-      return;
+void
+UnixNetVConnection::write_made_no_progress(NetHandler &h, NetState &s, int64_t r, uint32_t needs)
+{
+  if (is_would_block(r)) {
+    net_count(net_counters().calls_to_write_nodata);
+    if (needs & kWritable) {
+      s.triggered = false;
+      h.write_ready_list.remove(this);
     }
-    s.triggered = false;
-    (void)signal_error(s, r < 0 ? static_cast<int>(-r) : EPIPE);
+    if (needs & kReadable) {
+      read.triggered = false;
+      h.read_ready_list.remove(this);
+    }
     return;
   }
+  s.triggered = false;
+  (void)signal_error(s, r < 0 ? static_cast<int>(-r) : EPIPE);
+}
 
+void
+UnixNetVConnection::finish_write(NetState &s, MutexTryLock &lock, int64_t total_written, int64_t r, bool signalled, uint32_t needs)
+{
+  MIOBufferAccessor &buf = s.vio.buffer;
   net_count(net_counters().write_bytes, total_written);
   s.vio.ndone += total_written;
   net_activity();
@@ -752,7 +768,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
       return;
     }
   }
-  if (needs & EVENTIO_READ) {
+  if (needs & kReadable) {
     reschedule(read);
   }
   if (buf.reader() == nullptr || !buf.reader()->is_read_avail_more_than(0)) {
@@ -766,7 +782,7 @@ UnixNetVConnection::write_to_net_io(NetHandler &h)
 }
 
 int64_t
-UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs)
+UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs)
 {
   IOBufferReader *reader = buf.reader();
   int64_t r              = 0;
@@ -815,7 +831,7 @@ UnixNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &bu
       break; // the socket buffer is full
     }
   }
-  needs |= EVENTIO_WRITE;
+  needs |= kWritable;
   return r;
 }
 

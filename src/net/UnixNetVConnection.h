@@ -127,8 +127,8 @@ public:
   void write_to_net_io(NetHandler &nh);
   /// Write up to `towrite` bytes from the VIO's reader to the socket, consuming what was written.
   /// Returns the last syscall's result (> 0, or -errno); `total_written` the bytes written in all;
-  /// `needs` gets EVENTIO_READ / EVENTIO_WRITE for what the next attempt waits on. TLS overrides it.
-  virtual int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs);
+  /// `needs` gets kReadable / kWritable (the poller's readiness bits) for what the next attempt waits on. TLS overrides it.
+  virtual int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs);
 
   // --- TLS extension points (plain TCP defaults) ---------------------------------------------------
   /// Whether the connection may carry the user's data (TLS: the handshake is done).
@@ -238,6 +238,22 @@ public:
   /// READ_READY, then stay on the ready list, or stop (without an event) when the buffer is full
   /// or nothing more is wanted. Shared by the plain and the TLS read paths.
   void finish_read(MutexTryLock &lock, int64_t total, bool had_no_block);
+  /// What top_up_write() leaves to write: 0 when the step is over (the direction was disabled or
+  /// rescheduled, or the VC closed in the call-back); `signalled` when it sent WRITE_READY.
+  struct WriteTopUp {
+    int64_t towrite = 0;
+    bool signalled  = false;
+  };
+  /// The first seam of write_to_net_io: WRITE_READY before writing when the buffer cannot finish the
+  /// VIO and is at or below its water mark, then how much to write.
+  WriteTopUp top_up_write(NetState &s, MutexTryLock &lock);
+  /// A write call that moved nothing: EAGAIN waits for the edge `needs` names, anything else is
+  /// VC_EVENT_ERROR to the write VIO.
+  void write_made_no_progress(NetHandler &h, NetState &s, int64_t r, uint32_t needs);
+  /// The end of a write step that sent total_written > 0 bytes: count them, restart the inactivity
+  /// clock, signal WRITE_COMPLETE, WRITE_READY or the write-buffer-empty event, then stay on the
+  /// ready list or stop once the buffer is drained.
+  void finish_write(NetState &s, MutexTryLock &lock, int64_t total_written, int64_t r, bool signalled, uint32_t needs);
   /// The recv/recvmsg loop of read_from_net into writer's free space, up to toread bytes.
   SocketRead read_socket(NetHandler &nh, MIOBuffer &writer, int64_t toread);
   /// Call the VIO's continuation with `event` (ATS: read_signal_and_update / write_signal_and_update).
@@ -250,6 +266,16 @@ public:
   /// thread, or by a call-back) is freed here unless a call-back frame still runs on it; true means
   /// the step must return at once without touching the VC.
   bool closed_during_io(NetHandler &h, MutexTryLock &lock);
+  /// do_io_read / do_io_write: bind the VIO of direction s to c, nbytes and the buffer (writer for
+  /// a read, reader for a write), and enable it. With no continuation, no bytes and no buffer, the
+  /// direction is stopped instead (allowed on a closed VC). nullptr on a closed VC otherwise.
+  VIO *start_vio(NetState &s, Continuation *c, int64_t nbytes, MIOBuffer *writer, IOBufferReader *reader);
+  /// The start of every IO step (plain read, plain write, TLS read) on direction s, `lock` built on
+  /// its VIO's mutex: a lock miss puts the VC back on the ready list for the next pass, a VC closed
+  /// meanwhile is freed (closed_during_io), and a direction that is not enabled, has no VIO of its
+  /// kind or no buffer is disabled. True when the step may go on; each path then applies its own
+  /// rule for a socket error (the write side reports it at once, the read sides read first).
+  bool begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock);
   /// Stay on the ready list only while enabled and triggered (ATS: read_reschedule / write_reschedule).
   void reschedule(NetState &s);
   /// Stop servicing the direction (ATS: read_disable / write_disable).
@@ -271,11 +297,6 @@ private:
   void reenable_with_nh_locked(NetState &s);
   void set_local_addr();
 };
-
-/// What a write step waits on next (ATS's names for the `needs` of load_buffer_and_write): the
-/// poller's readiness bits, one vocabulary for both.
-inline constexpr int EVENTIO_READ  = kReadable;
-inline constexpr int EVENTIO_WRITE = kWritable;
 
 /// Most iovecs per readv/writev (ATS: NET_MAX_IOV).
 inline constexpr int NET_MAX_IOV = 64;

@@ -175,7 +175,7 @@ SSLNetVConnection::handshake_io(NetHandler &h)
     h.write_ready_list.remove(this);
     return;
   }
-  bool can_run = ((_wants & EVENTIO_READ) && read.triggered) || ((_wants & EVENTIO_WRITE) && write.triggered);
+  bool can_run = ((_wants & kReadable) && read.triggered) || ((_wants & kWritable) && write.triggered);
   if (!can_run) {
     return; // the edge OpenSSL waits for has not come
   }
@@ -198,7 +198,7 @@ SSLNetVConnection::handshake_io(NetHandler &h)
   }
   int e = SSL_get_error(_ssl.get(), r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    _wants                                              = e == SSL_ERROR_WANT_READ ? EVENTIO_READ : EVENTIO_WRITE;
+    _wants                                              = e == SSL_ERROR_WANT_READ ? kReadable : kWritable;
     (e == SSL_ERROR_WANT_READ ? read : write).triggered = false;
     h.read_ready_list.remove(this);
     h.write_ready_list.remove(this);
@@ -293,16 +293,11 @@ SSLNetVConnection::net_read_io(NetHandler &h)
   }
   NetState &s = read;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!lock.is_locked()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return;
-  }
-  if (closed_during_io(h, lock)) {
+  if (!begin_io_step(h, s, lock)) {
     return;
   }
   MIOBuffer *writer = s.vio.buffer.writer();
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::READ || writer == nullptr || s.vio.ntodo() <= 0) {
+  if (s.vio.ntodo() <= 0) {
     disable(s);
     return;
   }
@@ -377,7 +372,7 @@ SSLNetVConnection::net_read_io(NetHandler &h)
 // --- Writing -------------------------------------------------------------------------------------------------
 
 int64_t
-SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs)
+SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs)
 {
   if (_fatal) {
     return -ENET_SSL_FAILED; // OpenSSL failed earlier: no more SSL calls
@@ -415,7 +410,7 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
     int e = SSL_get_error(_ssl.get(), n);
     if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
       _redo_write_size = static_cast<int>(len);
-      needs |= e == SSL_ERROR_WANT_WRITE ? EVENTIO_WRITE : EVENTIO_READ;
+      needs |= e == SSL_ERROR_WANT_WRITE ? kWritable : kReadable;
       return -EAGAIN;
     }
     if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
@@ -424,7 +419,7 @@ SSLNetVConnection::load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf
     }
     return -note_failure(e, n);
   }
-  needs |= EVENTIO_WRITE;
+  needs |= kWritable;
   return r;
 }
 

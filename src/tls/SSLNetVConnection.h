@@ -33,7 +33,7 @@ public:
   void free_thread(EThread *t) override;
 
   void net_read_io(NetHandler &nh) override;
-  int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, int &needs) override;
+  int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs) override;
   void handshake_io(NetHandler &nh) override;
   void before_socket_close() override;
   void do_io_shutdown(ShutdownHowTo_t howto) override;
@@ -75,8 +75,8 @@ private:
   int _redo_write_size        = 0;                    ///< OpenSSL wants a retried write to be the same
   int _read_end_event         = 0;                    ///< EOS / ERROR held back behind data
   int _read_end_errno         = 0;
-  uint8_t _wants              = EVENTIO_READ | EVENTIO_WRITE; ///< what the handshake waits for
-  bool _fatal                 = false;                        ///< OpenSSL failed: no close_notify, no more IO
+  uint32_t _wants             = kReadable | kWritable; ///< what the handshake waits for
+  bool _fatal                 = false;                 ///< OpenSSL failed: no close_notify, no more IO
   bool _restore_timeout       = false;
   bool _close_notify_received = false;
 };

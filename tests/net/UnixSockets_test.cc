@@ -268,7 +268,10 @@ TEST(UnixSockets, ClientSideSeesThePathItConnectedTo)
 
 TEST(UnixSockets, AnAbstractNameLeavesNoFile)
 {
-  std::string name = "iocore-test-" + std::to_string(::getpid());
+  // A name of its own per run: a repeated run must not find the last run's listener, whose socket
+  // its net thread may still be closing (a cancel is asynchronous).
+  static int runs  = 0;
+  std::string name = "iocore-test-" + std::to_string(::getpid()) + "-" + std::to_string(++runs);
   TesterServer server(spec(3000, INT64_MAX));
   NetEnvironment env;
   Action *a = server.listen(unix_options("@" + name));
