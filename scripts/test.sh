@@ -52,7 +52,9 @@ run_stage() {
   ctest --preset "$preset" --no-tests=error "$@" || failed=1
 }
 
+timings=()
 for stage in $stages; do
+  stage_start=$SECONDS
   case $stage in
     dev) run_stage dev ;;
     lint) echo "=== lint"; ./scripts/lint.sh || failed=1 ;;
@@ -93,7 +95,9 @@ for stage in $stages; do
       rm -rf "$fuzz_dir" ;;
     *) echo "test.sh: unknown stage $stage"; exit 2 ;;
   esac
+  timings+=("$stage $((SECONDS - stage_start))s")
 done
+echo "test.sh: stage times: ${timings[*]}" # CI has a time budget: see which stage grows
 
 if [ $failed -ne 0 ]; then
   echo "test.sh: FAILED"
