@@ -3,12 +3,15 @@ header byte every few seconds), idle connections (nothing sent), and clients tha
 (one request for a huge response, or requests pipelined until the server stops taking them). Each
 lane keeps one such connection open until the phase ends, opening a new one whenever the server
 closes its connection, and records when the connection was opened, when the client last made
-progress, and when it saw the server close it (EOF, reset, or -- for a client that does not read
+progress (bytes sent, or the server's bytes arriving), and when it saw the server close it (EOF, reset, or -- for a client that does not read
 -- its socket leaving the ESTABLISHED state)."""
 import asyncio
+import fcntl
 import multiprocessing
 import random
 import socket
+import struct
+import termios
 import time
 
 TCP_ESTABLISHED = 1
@@ -47,10 +50,30 @@ async def _wait_closed_by_reading(loop, s, until):
             return time.monotonic()
 
 
-async def _wait_closed_by_state(s, until):
+def queued_bytes(sock):
+    """Bytes waiting unread in the socket's receive queue (FIONREAD)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return -1
+
+
+def note_arrivals(sock, rec):
+    """A client that does not read still sees the server's progress: its receive queue grows while
+    the server is still sending. The server's last write is between the client's last send
+    (rec["sent"]) and the last growth seen here (rec["progress"]): bytes written into the server's
+    send buffer may reach this queue a while later."""
+    q = queued_bytes(sock)
+    if q > rec.get("queued", 0):
+        rec["queued"] = q
+        rec["progress"] = time.monotonic()
+
+
+async def _wait_closed_by_state(s, until, rec):
     while time.monotonic() < until:
         if tcp_state(s) != TCP_ESTABLISHED:
             return time.monotonic()
+        note_arrivals(s, rec)
         await asyncio.sleep(0.1)
     return None
 
@@ -90,8 +113,8 @@ async def nonreader(loop, addr, path, until, rec):
     s = await _connect(loop, addr, rec)
     try:
         await loop.sock_sendall(s, f"GET {path} HTTP/1.1\r\nHost: soak\r\n\r\n".encode())
-        rec["progress"] = time.monotonic()
-        rec["closed"] = await _wait_closed_by_state(s, until)
+        rec["progress"] = rec["sent"] = time.monotonic()
+        rec["closed"] = await _wait_closed_by_state(s, until, rec)
     finally:
         s.close()
 
@@ -105,11 +128,12 @@ async def pipeliner(loop, addr, path, until, rec, count=4096):
             if tcp_state(s) != TCP_ESTABLISHED:
                 rec["closed"] = time.monotonic()
                 return
+            note_arrivals(s, rec)
             if pending:
                 try:
                     n = s.send(pending)
                     if n > 0:
-                        rec["progress"] = time.monotonic()
+                        rec["progress"] = rec["sent"] = time.monotonic()
                         pending = pending[n:]
                         continue
                 except BlockingIOError:

@@ -1,6 +1,6 @@
-"""Real peers the scenarios start: an nginx origin (it takes over a socket bound to a
-kernel-chosen port, so no other program can take the port meanwhile) and wrk runs whose output is
-parsed into figures."""
+"""Real peers the scenarios start: an nginx origin and an HAProxy (each takes over a socket bound
+to a kernel-chosen port, so no other program can take the port meanwhile) and wrk runs whose output
+is parsed into figures."""
 import os
 import re
 import shutil
@@ -25,7 +25,12 @@ class Nginx(Proc):
         if binary is None:
             raise RuntimeError("nginx is not installed (scripts/test.sh installs nginx-light)")
         tmp = Path(tempfile.mkdtemp(prefix="iocore-soak-nginx-", dir=workdir))
-        tmp.chmod(0o755)  # the worker may run as another user
+        # The worker runs as another user (www-data) when the master is root: it must be able to
+        # reach html/ through every directory above it, or each file is a 403.
+        tmp.chmod(0o755)
+        if workdir is not None:
+            wd = Path(workdir)
+            wd.chmod(wd.stat().st_mode | 0o111)
         (tmp / "logs").mkdir()
         (tmp / "html").mkdir()
         (tmp / "html").chmod(0o755)
@@ -73,6 +78,57 @@ http {{
         if not wait_until(up, 15, interval=0.1):
             self.kill()
             raise RuntimeError("nginx did not answer within 15s")
+
+
+class Haproxy(Proc):
+    """HAProxy (Debian's package) as a TCP proxy to `upstream`, `threads` threads, idle sides closed
+    after `timeout_s` (as `iocore proxy --inactivity-timeout`), buffers of `bufsize` bytes: the
+    reference a proxy scenario measures the machine with. It takes over a socket bound to a
+    kernel-chosen port (`bind fd@N`), as the nginx peer does."""
+
+    def __init__(self, upstream, threads=2, timeout_s=6, bufsize=32768, workdir=None, host="127.0.0.1"):
+        binary = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+        if binary is None:
+            raise RuntimeError("haproxy is not installed")
+        tmp = Path(tempfile.mkdtemp(prefix="iocore-soak-haproxy-", dir=workdir))
+        lsock = socket.socket()
+        lsock.bind((host, 0))
+        lsock.listen(4096)
+        self.port = lsock.getsockname()[1]
+        self.addr = (host, self.port)
+        (tmp / "haproxy.cfg").write_text(f"""
+global
+  nbthread {threads}
+  maxconn 9000
+  tune.bufsize {bufsize}
+defaults
+  mode tcp
+  maxconn 9000
+  timeout connect 5s
+  timeout client {timeout_s}s
+  timeout server {timeout_s}s
+frontend fe
+  bind fd@{lsock.fileno()}
+  default_backend be
+backend be
+  server origin {upstream[0]}:{upstream[1]}
+""")
+        super().__init__([binary, "-f", str(tmp / "haproxy.cfg"), "-db"], "haproxy", workdir=tmp,
+                         pass_fds=(lsock.fileno(),))
+        lsock.close()
+
+        def up():
+            if not self.alive():
+                raise RuntimeError(f"haproxy exited with {self.proc.returncode}: {self.stderr()}")
+            try:
+                with socket.create_connection(self.addr, timeout=2) as s:
+                    s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+                    return s.recv(100).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
+        if not wait_until(up, 15, interval=0.1):
+            self.kill()
+            raise RuntimeError("haproxy did not answer within 15s")
 
 
 def parse_duration_ms(text):

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from hostile import Hostiles
-from peers import Nginx, run_wrk, wrk_script
-from soaklib import Iocore, Result, log, scenario_processes, settle_back
+from peers import Haproxy, Nginx, run_wrk, wrk_script
+from soaklib import Iocore, Result, log, proc_tree_cpu_seconds, scenario_processes, settle_back
 
 ACCESS_RE = re.compile(r"^(\S+?)\.(\d{3})Z \w+ client=[^ ]*:(\d+) ")
 BUFFER = 32768        # the proxy's --buffer-size (its default)
@@ -24,6 +24,39 @@ HTTP_BODY = 64 << 10  # 4,096 pipelined requests ask for 256 MiB of responses
 # non-readers on http). The short form: a fifth of them and shorter timeouts and wrk runs.
 FULL = dict(slowloris=1000, idle=1000, nonreaders=100, wrk_s=20, warmup_s=5, head=4, inactivity=6, origin_head=9)
 SHORT = dict(slowloris=200, idle=200, nonreaders=20, wrk_s=5, warmup_s=3, head=3, inactivity=4, origin_head=6)
+
+
+def head_length(addr, path):
+    """The Content-Length of a HEAD answer (None when not a 200): the origins must serve what the
+    clients ask for, or the non-readers would take a short error page instead of 256 MiB."""
+    import http.client
+    try:
+        c = http.client.HTTPConnection(*addr, timeout=10)
+        c.request("HEAD", path)
+        resp = c.getresponse()
+        n = resp.getheader("Content-Length")
+        c.close()
+        return int(n) if resp.status == 200 and n is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def access_log_bytes_out(path):
+    """{client port: [(close time (epoch seconds), bytes_out)...]} from an `iocore` access log
+    (a port is reused by later connections)."""
+    import calendar
+    out = {}
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        m = ACCESS_RE.match(line)
+        b = re.search(r" bytes_out=(\d+)", line)
+        if m and b:
+            ts = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) + int(m.group(2)) / 1000
+            out.setdefault(int(m.group(3)), []).append((ts, int(b.group(1))))
+    return out
 
 
 def access_log_closes(path):
@@ -60,6 +93,20 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
         nginx = ps.add_other(Nginx('location = /big { sendfile on; }', files={"big": BIG},
                                    http_extra=f"client_header_timeout {NGINX_HEAD_TIMEOUT}s; send_timeout 600s; "
                                               "keepalive_timeout 600s;", workdir=workdir))
+        # The controls (when p99 is enforced): an nginx serving the same body as http, and an
+        # HAProxy in front of the same origin as proxy, each measured by its own wrk at the same
+        # time and attacked by the same mix as its counterpart. On a small shared machine the
+        # hostile clients (and the bulk transfers the non-readers start) take CPU from every
+        # server; a control's p99 shows that share, so a miss of the 2x bound can be told apart
+        # from the server's own cost (the floor, measured in the same run).
+        control = control_proxy = None
+        if enforce_p99:
+            control = ps.add_other(Nginx('location = /body { }', files={"body": HTTP_BODY},
+                                         http_extra=f"client_header_timeout {HEAD_TIMEOUT}s; "
+                                                    f"keepalive_timeout {INACTIVITY}s; send_timeout 600s;",
+                                         workdir=workdir))
+            control_proxy = ps.add_other(Haproxy(nginx.addr, threads=2, timeout_s=INACTIVITY, bufsize=BUFFER,
+                                                 workdir=workdir))
         common = ["--threads", "2", "--stats", "127.0.0.1:0", "--inactivity-timeout", str(INACTIVITY)]
         http_log, proxy_log = workdir / f"hostile-http-{os.getpid()}.log", workdir / f"hostile-proxy-{os.getpid()}.log"
         http = ps.add(Iocore(binary, ["http", "--listen", "127.0.0.1:0", "--request-head-timeout", str(HEAD_TIMEOUT),
@@ -68,21 +115,31 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
         proxy = ps.add(Iocore(binary, ["proxy", "--listen", "127.0.0.1:0", "--upstream", "%s:%d" % nginx.addr,
                                        "--buffer-size", str(BUFFER), "--access-log", str(proxy_log)] + common, "proxy", expect_listeners=2,
                               workdir=workdir, env=env))
+        for who, addr, path, size in [("origin", nginx.addr, "/big", BIG)] + (
+                [("control", control.addr, "/body", HTTP_BODY)] if control is not None else []):
+            got = head_length(addr, path)
+            r.check(f"the {who} nginx serves {path} ({size} bytes)", got == size, f"Content-Length {got}")
         base = {p: p.fds() for p in (http, proxy)}
         urls = {http: "http://%s:%d/" % http.addr("http"), proxy: "http://%s:%d/ok" % proxy.addr("proxy")}
+        label = {http: "http", proxy: "proxy"}
+        if control is not None:
+            urls[control] = "http://%s:%d/body" % control.addr
+            label[control] = "control nginx"
+            urls[control_proxy] = "http://%s:%d/ok" % control_proxy.addr
+            label[control_proxy] = "control haproxy"
 
-        def measure(label, secs=wrk_s):
+        def measure(what, secs=wrk_s):
             import threading
             res = {}
             ts = [threading.Thread(target=lambda p=p: res.__setitem__(p, run_wrk(urls[p], secs, connections=10,
                                                                                   script=script)))
-                  for p in (http, proxy)]
+                  for p in urls]
             for t in ts:
                 t.start()
             for t in ts:
                 t.join()
-            for p in (http, proxy):
-                log(f"  wrk {label} -> {p.name}: {res[p]['requests']} requests, p99 {res[p]['p99_ms']} ms, "
+            for p in urls:
+                log(f"  wrk {what} -> {label[p]}: {res[p]['requests']} requests, p99 {res[p]['p99_ms']} ms, "
                     f"{res[p]['errors']} errors")
             return res
 
@@ -90,7 +147,7 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
         res_w = {}
         ws = [threading.Thread(target=lambda p=p: res_w.__setitem__(p, run_wrk(urls[p], cfg["warmup_s"], connections=10,
                                                                                 script=script)))
-              for p in (http, proxy)]
+              for p in urls]
         for t in ws:
             t.start()
         for t in ws:
@@ -103,6 +160,13 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                   ("slowloris", "proxy", proxy.addr("proxy"), "/ok", slow // 2),
                   ("idle", "proxy", proxy.addr("proxy"), "/ok", idle_n // 2),
                   ("nonreader", "proxy", proxy.addr("proxy"), "/big", nonreaders)]
+        if control is not None:
+            groups += [("slowloris", "control", control.addr, "/body", slow // 2),
+                       ("idle", "control", control.addr, "/body", idle_n // 2),
+                       ("pipeliner", "control", control.addr, "/body", nonreaders),
+                       ("slowloris", "control_proxy", control_proxy.addr, "/ok", slow // 2),
+                       ("idle", "control_proxy", control_proxy.addr, "/ok", idle_n // 2),
+                       ("nonreader", "control_proxy", control_proxy.addr, "/big", nonreaders)]
         hostile_count = {"http": slow // 2 + idle_n // 2 + nonreaders, "proxy": slow // 2 + idle_n // 2 + nonreaders}
         phase = 2 + during_s + max(HEAD_TIMEOUT, INACTIVITY, NGINX_HEAD_TIMEOUT) + 4
         hostiles = Hostiles(groups, phase)
@@ -114,13 +178,21 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
             time.sleep(0.2)
         import threading
         during = {}
+        cpu0 = {p: proc_tree_cpu_seconds(p.pid) for p in urls}
         wt = threading.Thread(target=lambda: during.update(measure("with hostile clients", during_s)))
         wt.start()
         while wt.is_alive() or time.monotonic() < hostiles.until:
             for p in (http, proxy):
                 rss_max[p] = max(rss_max[p], p.rss_kib() or 0)
             time.sleep(0.2)
+        cpu1 = {p: proc_tree_cpu_seconds(p.pid) for p in urls}
         wt.join()
+        # CPU each server (and control) used over the hostile phase: where a p99 suffers, whether
+        # the server spent more than its counterpart on the same work.
+        for p in urls:
+            if cpu0[p] is not None and cpu1[p] is not None:
+                r.figures[f"{label[p].replace(' ', '_')}_cpu_s_hostile_phase"] = round(cpu1[p] - cpu0[p], 2)
+                log(f"  CPU during the hostile phase: {label[p]} {cpu1[p] - cpu0[p]:.2f} s")
         records = hostiles.result()
         # A connection still open when the phase ended is late if it was opened (or last made
         # progress) more than its bound before that end -- not before the records arrived, which
@@ -134,6 +206,17 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
         left = {p: settle_back(r, p, base[p], "after the last wrk run") for p in (http, proxy)}
 
         # wrk: no errors, p99 within 2x of the runs without hostile clients.
+        control_of = {http: control, proxy: control_proxy}
+        control_ratio = {}
+        for p, c in control_of.items():
+            if c is None:
+                continue
+            c_ref = max(before[c]["p99_ms"] or 0, after[c]["p99_ms"] or 0)
+            c_got = during[c]["p99_ms"] or float("inf")
+            control_ratio[p] = c_got / c_ref if c_ref else float("inf")
+            key = label[c].replace(" ", "_")
+            r.figures[f"{key}_p99_ms"] = f"{c_ref:.2f} alone, {c_got:.2f} with hostile clients ({control_ratio[p]:.2f}x)"
+            log(f"  {label[c]} under the same mix: p99 {c_got:.2f} ms vs {c_ref:.2f} ms alone ({control_ratio[p]:.2f}x)")
         for p in (http, proxy):
             errs = before[p]["errors"] + during[p]["errors"] + after[p]["errors"]
             r.check(f"wrk -> {p.name}: no errors", errs == 0,
@@ -144,7 +227,15 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
             what = f"wrk -> {p.name}: p99 with hostile clients within 2x of the runs without"
             detail = f"{got:.2f} ms vs {before[p]['p99_ms']:.2f} / {after[p]['p99_ms']:.2f} ms without"
             if enforce_p99:
-                r.check(what, got <= 2 * ref, detail)
+                ratio = got / ref if ref else float("inf")
+                # Missed, but by no more than the control nginx under the same mix: the machine's
+                # share (the hostile clients' processes on the same cores), shown as a known open
+                # item with the floor measured, not hidden. Worse than the control is a failure.
+                c_ratio = control_ratio.get(p)
+                machine = c_ratio is not None and c_ratio > 2 and ratio <= c_ratio * 1.25
+                r.check(what, got <= 2 * ref, detail + (f" ({ratio:.2f}x); {label[control_of[p]]} {c_ratio:.2f}x under "
+                                                        f"the same mix" if c_ratio is not None else ""),
+                        known_open=machine)
             else:
                 r.notes.append(f"{what} (reported only in the short form): {detail}")
                 log(f"  [note] {what}: {detail} ({'within' if got <= 2 * ref else 'NOT within'}; short form: "
@@ -179,6 +270,12 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
             times = []
             for x in recs:
                 t_ref = x[ref] or x["start"]
+                # Early is judged from the earliest the server's last activity can have been (the
+                # client's last send), late from the latest (the last bytes seen arriving).
+                t_early = x.get("sent") or t_ref if ref == "progress" else t_ref
+                if x["closed"] is not None and x["closed"] - t_early < lo - 1:
+                    early.append(round(x["closed"] - t_early, 2))
+                    continue
                 if x["closed"] is not None:
                     took = x["closed"] - t_ref
                     if took > hi + 2 and x["port"] is not None:
@@ -189,8 +286,6 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                     times.append(took)
                     if took > hi + 2:
                         late.append(round(took, 2))
-                    elif took < lo - 1:
-                        early.append(round(took, 2))
                 elif ended - t_ref > hi + 3:
                     late.append("never")
             times.sort()
@@ -202,6 +297,22 @@ def run(binary, workdir, short=True, sanitizer=False, env=None, name=None, secon
                     f"{len(recs)} connections; {r.figures[f'{target}_{kind}_close_s']}; late {late[:5]}, "
                     f"early {early[:5]}, errors {[x['error'] for x in errors][:3]}")
         r.figures["late_noticed_judged_by_server_close"] = server_judged
+        # The non-readers through the proxy must have been sent the big response until their
+        # buffers filled (not an error page): what the proxy wrote to each, from its access log.
+        sent = access_log_bytes_out(proxy_log)
+
+        def bytes_sent(x):
+            # The access-log line of this connection: same port, closed between its start and
+            # when the client saw the close.
+            for ts, n in sent.get(x["port"], []):
+                if x["start"] + wall <= ts <= x["closed_wall"] + 0.05:
+                    return n
+            return None
+        short_sent = [(x["port"], bytes_sent(x)) for x in records
+                      if x["target"] == "proxy" and x["kind"] == "nonreader" and x["closed"] is not None
+                      and x["port"] is not None and (bytes_sent(x) or 0) <= 2 * BUFFER]
+        r.check(f"proxy: every non-reader was sent more than {2 * BUFFER // 1024} KiB of the big response", not short_sent,
+                f"short: {short_sent[:5]} ({len(short_sent)} in all)")
         # Memory.
         if not sanitizer:
             for p in (http, proxy):

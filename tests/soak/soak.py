@@ -13,6 +13,7 @@ process exits 0 on SIGTERM. The exit status is 0 only if every check passed."""
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -152,8 +153,9 @@ def main():
         Path(args.json).write_text(json.dumps([r.__dict__ | {"checks": [c.__dict__ for c in r.checks]} for r in results],
                                               indent=1, default=str))
     if failed:
-        log(f"soak: {failed} scenario(s) failed, {known} with a known open item")
+        log(f"soak: {failed} scenario(s) failed, {known} with a known open item; work files kept in {workdir}")
         return 1
+    shutil.rmtree(workdir, ignore_errors=True)  # kept only when something failed
     # A known open item is a measured shortfall that belongs to another open issue: reported in
     # the summary and the results, not a failure of this suite.
     log(f"soak: every check passed{f', {known} known open item(s) reported' if known else ''}")

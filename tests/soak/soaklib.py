@@ -82,6 +82,20 @@ def proc_cpu_seconds(pid):
         return None
 
 
+def proc_tree_cpu_seconds(pid):
+    """proc_cpu_seconds of the process and its children (nginx's and HAProxy's workers)."""
+    total = proc_cpu_seconds(pid)
+    if total is None:
+        return None
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    for kid in kids:
+        total += proc_cpu_seconds(int(kid)) or 0
+    return total
+
+
 def proc_fd_count(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
