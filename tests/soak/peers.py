@@ -16,6 +16,31 @@ def nginx_binary():
     return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 
 
+def listening_socket(host):
+    """A socket listening on a kernel-chosen port, for a peer to take over."""
+    lsock = socket.socket()
+    lsock.bind((host, 0))
+    lsock.listen(4096)
+    return lsock
+
+
+def wait_answering(peer, what):
+    """Wait until peer (a Proc with .addr) answers GET /ok with a 200 (nginx's, directly or through
+    a proxy); kill it and raise if it does not within 15 s."""
+    def up():
+        if not peer.alive():
+            raise RuntimeError(f"{what} exited with {peer.proc.returncode}: {peer.stderr()}")
+        try:
+            with socket.create_connection(peer.addr, timeout=2) as s:
+                s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+                return s.recv(100).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+    if not wait_until(up, 15, interval=0.1):
+        peer.kill()
+        raise RuntimeError(f"{what} did not answer within 15s")
+
+
 class Nginx(Proc):
     """nginx with one worker serving `locations` (nginx location blocks, text) and files from
     html/ (files: name -> size; made sparse: no disk space, all zeros)."""
@@ -38,9 +63,7 @@ class Nginx(Proc):
             with open(tmp / "html" / name, "wb") as f:
                 f.truncate(size)
             (tmp / "html" / name).chmod(0o644)
-        lsock = socket.socket()
-        lsock.bind((host, 0))
-        lsock.listen(4096)
+        lsock = listening_socket(host)
         self.port = lsock.getsockname()[1]
         self.addr = (host, self.port)
         (tmp / "nginx.conf").write_text(f"""
@@ -65,19 +88,7 @@ http {{
         super().__init__([binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf")], "nginx", env=env, workdir=tmp,
                          pass_fds=(lsock.fileno(),))
         lsock.close()
-
-        def up():
-            if not self.alive():
-                raise RuntimeError(f"nginx exited with {self.proc.returncode}: {self.stderr()}")
-            try:
-                with socket.create_connection(self.addr, timeout=2) as s:
-                    s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
-                    return s.recv(100).startswith(b"HTTP/1.1 200")
-            except OSError:
-                return False
-        if not wait_until(up, 15, interval=0.1):
-            self.kill()
-            raise RuntimeError("nginx did not answer within 15s")
+        wait_answering(self, "nginx")
 
 
 class Haproxy(Proc):
@@ -91,9 +102,7 @@ class Haproxy(Proc):
         if binary is None:
             raise RuntimeError("haproxy is not installed")
         tmp = Path(tempfile.mkdtemp(prefix="iocore-soak-haproxy-", dir=workdir))
-        lsock = socket.socket()
-        lsock.bind((host, 0))
-        lsock.listen(4096)
+        lsock = listening_socket(host)
         self.port = lsock.getsockname()[1]
         self.addr = (host, self.port)
         (tmp / "haproxy.cfg").write_text(f"""
@@ -116,19 +125,7 @@ backend be
         super().__init__([binary, "-f", str(tmp / "haproxy.cfg"), "-db"], "haproxy", workdir=tmp,
                          pass_fds=(lsock.fileno(),))
         lsock.close()
-
-        def up():
-            if not self.alive():
-                raise RuntimeError(f"haproxy exited with {self.proc.returncode}: {self.stderr()}")
-            try:
-                with socket.create_connection(self.addr, timeout=2) as s:
-                    s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
-                    return s.recv(100).startswith(b"HTTP/1.1 200")
-            except OSError:
-                return False
-        if not wait_until(up, 15, interval=0.1):
-            self.kill()
-            raise RuntimeError("haproxy did not answer within 15s")
+        wait_answering(self, "haproxy")
 
 
 def parse_duration_ms(text):
