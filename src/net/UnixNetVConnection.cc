@@ -334,10 +334,10 @@ UnixNetVConnection::reenable_re(VIO *vio)
   // the continuation may be called back before reenable_re returns).
   if (s.dir == Direction::kRead) {
     net_count(net_counters().calls_to_readfromnet);
-    net_read_io(*nh);
+    read_step(*nh);
   } else {
     net_count(net_counters().calls_to_writetonet);
-    write_to_net_io(*nh);
+    write_step(*nh);
   }
 }
 
