@@ -306,6 +306,14 @@ namespace {
            return {};
          }},
         {"--retries", kProxyOnly, int_flag("--retries", 0, 1000, [](Options &o, int64_t n) { o.proxy.retries = int(n); })},
+        {"--splice", kProxyOnly,
+         [](ParseState &st, std::string_view v) -> std::string {
+           if (v != "auto" && v != "off") {
+             return "--splice: expected auto or off, got " + quoted(v);
+           }
+           st.options.proxy.splice = v == "auto";
+           return {};
+         }},
         {"--body", kHttpOnly,
          [](ParseState &st, std::string_view v) -> std::string {
            st.saw_body          = true;
@@ -484,6 +492,9 @@ usage(std::optional<Mode> mode)
                        "  --connect-timeout SEC     per upstream attempt (default 5)\n"
                        "  --buffer-size BYTES       buffered per direction (default 32768; K/M suffixes)\n"
                        "  --retries N               other upstreams tried on connect failure (default: each once)\n"
+                       "  --splice auto|off         auto (default): a tunnel whose client and upstream are both\n"
+                       "                            plain TCP moves its bytes with splice(2), kernel to kernel,\n"
+                       "                            through pipes of --buffer-size; off: always buffers\n"
                        "  --upstream-tls MODE       TLS to the upstreams: verify (certificate checked) or insecure\n"
                        "  --upstream-ca FILE        CA certificates for verify (default: the system's store)\n"
                        "  --upstream-sni NAME       SNI sent, and the name verify expects (default: none; the\n"
