@@ -71,6 +71,16 @@ namespace {
     return "--io-backend: expected auto, epoll or io_uring, got '" + std::string(v) + "'";
   }
 
+  /// --splice: auto (splice plain TCP tunnels) or off (buffers always).
+  std::string set_splice_flag(ParseState &st, std::string_view v)
+  {
+    if (v != "auto" && v != "off") {
+      return "--splice: expected auto or off, got '" + std::string(v) + "'";
+    }
+    st.options.proxy.splice = v == "auto";
+    return {};
+  }
+
   struct Flag {
     std::string_view name;
     unsigned modes;
@@ -306,14 +316,7 @@ namespace {
            return {};
          }},
         {"--retries", kProxyOnly, int_flag("--retries", 0, 1000, [](Options &o, int64_t n) { o.proxy.retries = int(n); })},
-        {"--splice", kProxyOnly,
-         [](ParseState &st, std::string_view v) -> std::string {
-           if (v != "auto" && v != "off") {
-             return "--splice: expected auto or off, got " + quoted(v);
-           }
-           st.options.proxy.splice = v == "auto";
-           return {};
-         }},
+        {"--splice", kProxyOnly, set_splice_flag},
         {"--body", kHttpOnly,
          [](ParseState &st, std::string_view v) -> std::string {
            st.saw_body          = true;

@@ -61,7 +61,8 @@ ProxyTunnel::choose_splice()
 {
   // Splice needs plain TCP at both ends (a TLS byte stream must pass through OpenSSL) and, for the
   // pipes' bookkeeping, both connections on one thread: the upstream is connected from this one.
-  bool upstreams_tcp = std::all_of(_config.upstreams.begin(), _config.upstreams.end(), [](const SocketAddress &a) { return a.is_ip(); });
+  bool upstreams_tcp =
+      std::all_of(_config.upstreams.begin(), _config.upstreams.end(), [](const SocketAddress &a) { return a.is_ip(); });
   if (!_config.splice || _config.upstream_tls || !upstreams_tcp || !_client->can_splice() || _client->unix_addresses) {
     return false;
   }

@@ -32,12 +32,12 @@ private:
     iocore::MIOBuffer *buf         = nullptr;
     iocore::IOBufferReader *reader = nullptr;
     iocore::SplicePipe pipe;
-    iocore::VIO *read_vio          = nullptr; ///< on the source
-    iocore::VIO *write_vio         = nullptr; ///< on the destination; nullptr once shut
-    bool src_eos                   = false;
-    bool done                      = false; ///< everything forwarded and the destination half-closed
-    int64_t counted                = 0;     ///< write_vio->ndone already added to the stats
-    std::atomic<int64_t> *stat     = nullptr;
+    iocore::VIO *read_vio      = nullptr; ///< on the source
+    iocore::VIO *write_vio     = nullptr; ///< on the destination; nullptr once shut
+    bool src_eos               = false;
+    bool done                  = false; ///< everything forwarded and the destination half-closed
+    int64_t counted            = 0;     ///< write_vio->ndone already added to the stats
+    std::atomic<int64_t> *stat = nullptr;
   };
 
   int handle_event(int event, void *data);

@@ -31,7 +31,8 @@ constexpr int64_t kPipeCapacity = 65536;
 constexpr int kEventRun = EVENT_USER_BASE + 1;
 
 /// Bytes waiting in a socket's receive queue.
-int64_t receive_queue(int fd)
+int64_t
+receive_queue(int fd)
 {
   int n = 0;
   return ::ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
@@ -39,7 +40,8 @@ int64_t receive_queue(int fd)
 
 /// A peer connected to port whose receive buffer is set before connecting (so the window it
 /// offers stays small).
-std::optional<SocketPeer> connect_with_small_receive_buffer(uint16_t port, int bytes)
+std::optional<SocketPeer>
+connect_with_small_receive_buffer(uint16_t port, int bytes)
 {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -55,7 +57,8 @@ std::optional<SocketPeer> connect_with_small_receive_buffer(uint16_t port, int b
   return peer;
 }
 
-uint16_t local_port(int fd)
+uint16_t
+local_port(int fd)
 {
   sockaddr_in sin{};
   socklen_t len = sizeof(sin);
@@ -94,7 +97,7 @@ public:
   {
     uint16_t port = static_cast<uint16_t>(_acceptor.listen());
     a             = SocketPeer::connect_to(port);
-    b = b_receive_buffer > 0 ? connect_with_small_receive_buffer(port, b_receive_buffer) : SocketPeer::connect_to(port);
+    b             = b_receive_buffer > 0 ? connect_with_small_receive_buffer(port, b_receive_buffer) : SocketPeer::connect_to(port);
     if (!a || !b) {
       return ::testing::AssertionFailure() << "peers could not connect";
     }
@@ -229,7 +232,7 @@ private:
   int64_t _capacity;
   ink_hrtime _inactivity;
   NetVConnection *_vcs[2] = {nullptr, nullptr}; ///< A's then B's (once the tunnel started)
-  SpliceTunnel *_tunnel = nullptr;
+  SpliceTunnel *_tunnel   = nullptr;
   std::atomic<EThread *> _thread{nullptr};
   std::mutex _run_mutex;
   std::function<void()> _on_thread;
@@ -237,7 +240,8 @@ private:
 };
 
 /// Send `n` pattern bytes from `peer` in a thread, then half-close; joinable.
-std::thread send_in_thread(SocketPeer &peer, int64_t n, uint8_t seed, std::atomic<bool> &ok, bool shut = true)
+std::thread
+send_in_thread(SocketPeer &peer, int64_t n, uint8_t seed, std::atomic<bool> &ok, bool shut = true)
 {
   return std::thread([&peer, n, seed, &ok, shut] {
     constexpr int64_t kChunk = 256 * 1024;
@@ -253,7 +257,8 @@ std::thread send_in_thread(SocketPeer &peer, int64_t n, uint8_t seed, std::atomi
   });
 }
 
-bool is_pattern(const std::string &got, uint8_t seed)
+bool
+is_pattern(const std::string &got, uint8_t seed)
 {
   return got == pattern(0, got.size(), seed);
 }
@@ -281,7 +286,7 @@ TEST(SplicePipe, OpenReportsEmfileWhenNoDescriptorIsLeft)
   int lowest_free = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
   ASSERT_GE(lowest_free, 0);
   ::close(lowest_free);
-  rlimit tight = saved;
+  rlimit tight   = saved;
   tight.rlim_cur = static_cast<rlim_t>(lowest_free); // no new descriptor can be made
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   SplicePipe p;
