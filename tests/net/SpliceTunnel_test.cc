@@ -338,9 +338,13 @@ TEST(SpliceTunnel, AStalledDestinationStopsTheSourceThenResumes)
   NetEnvironment env(1);
   SpliceRig rig;
   ASSERT_TRUE(rig.connect(4096));
-  // The library's side of B sends into a small buffer too, so little hides in kernel queues.
+  // Small kernel buffers on the way (B's receive, the library's send to B, the library's receive
+  // from A, A's send), so that little hides in kernel queues and A cannot get all of it out.
   int small = 4096;
   ASSERT_EQ(::setsockopt(rig.b_fd.load(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  int medium = 65536;
+  ASSERT_EQ(::setsockopt(rig.a_fd.load(), SOL_SOCKET, SO_RCVBUF, &medium, sizeof(medium)), 0);
+  ASSERT_EQ(::setsockopt(rig.a->fd(), SOL_SOCKET, SO_SNDBUF, &medium, sizeof(medium)), 0);
 
   std::atomic<bool> a_sent{false};
   std::thread ta = send_in_thread(*rig.a, kBytes, 5, a_sent);
