@@ -36,9 +36,22 @@ namespace {
 } // namespace
 
 bool
-UnixNetVConnection::is_splicing(const NetState &s) const
+UnixNetVConnection::begin_splice_step(NetHandler &h, NetState &s, MutexTryLock &lock)
 {
-  return s.splice != nullptr && s.vio.buffer.writer() == nullptr && s.vio.buffer.reader() == nullptr;
+  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
+    h.note_lock_miss();
+    reschedule(s);
+    return false;
+  }
+  if (closed_during_io(h, lock)) {
+    return false;
+  }
+  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != (s.dir == Direction::kRead ? VIO::READ : VIO::WRITE) ||
+      !is_splicing(s)) {
+    disable(s);
+    return false;
+  }
+  return true;
 }
 
 void
@@ -71,7 +84,8 @@ UnixNetVConnection::do_io_read_splice(Continuation *c, int64_t nbytes, SplicePip
     lerrno = ENOTSUP;
     return nullptr;
   }
-  // do_io_read without a buffer sets the VIO up and leaves it stopped; the pipe then starts it.
+  // do_io_read without a buffer sets the VIO up (forgetting any earlier pipe) and leaves it
+  // stopped; the pipe then starts it.
   VIO *vio = do_io_read(c, nbytes, nullptr);
   if (vio == nullptr) {
     return nullptr;
@@ -108,17 +122,7 @@ UnixNetVConnection::splice_read_io(NetHandler &h)
   assert_owner_thread();
   NetState &s = read;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!lock.is_locked()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return;
-  }
-  if (closed_during_io(h, lock)) {
-    return;
-  }
-  // The pipe is looked at only while the VIO is live (see NetState::splice).
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::READ || s.vio._cont == nullptr) {
-    disable(s);
+  if (!begin_splice_step(h, s, lock)) {
     return;
   }
   SplicePipe &pipe = *s.splice;
@@ -152,7 +156,7 @@ UnixNetVConnection::splice_read_io(NetHandler &h)
       reschedule(s); // the SM changed the VIO's mutex or restarted the read: the next step sees it
       return;
     }
-    if (!s.enabled.load(std::memory_order_relaxed) || s.vio._cont == nullptr || s.vio.ntodo() <= 0 || s.splice->room() <= 0) {
+    if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0 || s.splice->room() <= 0) {
       disable(s);
       return;
     }
@@ -199,16 +203,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   assert_owner_thread();
   NetState &s = write;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return;
-  }
-  if (closed_during_io(h, lock)) {
-    return;
-  }
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != VIO::WRITE || s.vio._cont == nullptr) {
-    disable(s);
+  if (!begin_splice_step(h, s, lock)) {
     return;
   }
   if (socket_error != 0) {
@@ -231,7 +226,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
       reschedule(s);
       return;
     }
-    if (!s.enabled.load(std::memory_order_relaxed) || s.vio._cont == nullptr || s.vio.ntodo() <= 0) {
+    if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0) {
       disable(s);
       return;
     }
@@ -278,7 +273,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
       return;
     }
   }
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio._cont == nullptr || s.splice->size() == 0) {
+  if (!s.enabled.load(std::memory_order_relaxed) || s.splice->size() == 0) {
     disable(s);
     return;
   }

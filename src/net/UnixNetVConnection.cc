@@ -118,6 +118,7 @@ UnixNetVConnection::start_vio(NetState &s, Continuation *c, int64_t nbytes, MIOB
   s.vio.nbytes    = nbytes;
   s.vio.ndone     = 0;
   s.vio.vc_server = this;
+  s.splice        = nullptr; // a pipe belongs to one do_io_*_splice operation (SpliceIO.cc)
   if (!has_buffer) {
     s.vio.buffer.clear();
     s.enabled.store(false, std::memory_order_relaxed);

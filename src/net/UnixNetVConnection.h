@@ -55,9 +55,9 @@ struct NetState {
   ListLink<UnixNetVConnection> ready_link;
   /// Link in the NetHandler's atomic enable list, valid while in_enabled_list.
   UnixNetVConnection *enable_next = nullptr;
-  /// The pipe of a spliced VIO (do_io_read_splice / do_io_write_splice), not owned. Only looked at
-  /// while the VIO is started, enabled, has a continuation and no MIOBuffer (is_splicing()): a
-  /// later do_io_read / do_io_write leaves it behind, stale but never used.
+  /// The pipe of a spliced VIO (do_io_read_splice / do_io_write_splice), not owned: its owner keeps
+  /// it alive while the operation runs. Cleared by every later do_io_read / do_io_write (start_vio),
+  /// so non-null means the direction's operation is a spliced one.
   SplicePipe *splice = nullptr;
 };
 
@@ -143,8 +143,11 @@ public:
   void read_step(NetHandler &nh);
   /// The NetHandler's write step: splice_write_io() for a spliced write VIO, else write_to_net_io().
   void write_step(NetHandler &nh);
-  /// Whether the direction runs a spliced VIO now (see NetState::splice).
-  bool is_splicing(const NetState &s) const;
+  /// Whether the direction's operation is a spliced one (see NetState::splice).
+  static bool is_splicing(const NetState &s) { return s.splice != nullptr; }
+  /// begin_io_step for a spliced direction: the lock (re-checked), a close meanwhile, and a
+  /// direction not enabled or no longer spliced (disabled). True when the step may go on.
+  bool begin_splice_step(NetHandler &h, NetState &s, MutexTryLock &lock);
   /// splice(2) from the socket into the read VIO's pipe: read_from_net's algorithm, with the pipe's
   /// room as the buffer's free space.
   void splice_read_io(NetHandler &nh);

@@ -337,9 +337,11 @@ TEST(SpliceTunnel, AStalledDestinationStopsTheSourceThenResumes)
   constexpr int64_t kBytes = 4 << 20;
   NetEnvironment env(1);
   SpliceRig rig;
-  ASSERT_TRUE(rig.connect(4096));
-  // Small kernel buffers on the way (B's receive, the library's send to B, the library's receive
-  // from A, A's send), so that little hides in kernel queues and A cannot get all of it out.
+  // Bounded kernel buffers on the way (B's receive, the library's send to B, the library's receive
+  // from A, A's send), so that little hides in kernel queues and A cannot get all of it out. None
+  // of the receive buffers is below loopback's MSS (64 KiB): a window smaller than one segment
+  // leaves the sender to zero-window probes, which back off to seconds.
+  ASSERT_TRUE(rig.connect(65536));
   int small = 4096;
   ASSERT_EQ(::setsockopt(rig.b_fd.load(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
   int medium = 65536;
