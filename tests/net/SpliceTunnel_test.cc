@@ -112,9 +112,8 @@ public:
       }
       a_fd.store(_vcs[0]->get_socket());
       b_fd.store(_vcs[1]->get_socket());
-      _tunnel    = new SpliceTunnel(this, _capacity);
-      started_at = std::chrono::steady_clock::now();
-      result     = _tunnel->start(_vcs[0], _vcs[1]);
+      _tunnel = new SpliceTunnel(this, _capacity);
+      result  = _tunnel->start(_vcs[0], _vcs[1]);
     });
     if (result != 0) {
       return ::testing::AssertionFailure() << "SpliceTunnel::start: " << std::strerror(-result);
@@ -177,7 +176,6 @@ public:
   std::atomic<bool> failed_side_is_a{false};
   std::atomic<int> failed_errno{0};
   std::atomic<int> timeout_event{0};
-  std::chrono::steady_clock::time_point started_at;
   std::atomic<std::chrono::steady_clock::time_point::rep> done_at{0};
 
 private:
