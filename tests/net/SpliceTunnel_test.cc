@@ -2,6 +2,7 @@
 // connections on one net thread, driven by two plain socket peers (bytes intact at the sizes around
 // the pipe's capacity, backpressure, half-closes, resets, the inactivity timeout, closing mid-flow).
 #include "support/NetTestHarness.h"
+#include "support/TestCerts.h"
 
 #include <gtest/gtest.h>
 
@@ -484,4 +485,41 @@ TEST(SpliceTunnel, CloseWhileSpliceIoIsPending)
     EXPECT_EQ(rig.done.count(), 0) << "a stopped tunnel sends no event";
   }
   EXPECT_TRUE(eventually([&] { return net_stats_snapshot().connections_currently_open == open_before; }));
+}
+
+// A TLS connection's bytes are encrypted: it cannot splice, says so, and a tunnel with it refuses to
+// start (the caller then uses buffers).
+TEST(SpliceTunnel, ATlsConnectionCannotSplice)
+{
+  NetEnvironment env(1);
+  TestPKI pki;
+  TestPKI::Leaf leaf = pki.issue("localhost", {"IP:127.0.0.1"});
+  TLSServerConfig cfg;
+  cfg.certificates.push_back({leaf.cert_file, leaf.key_file, {}});
+  std::string error;
+  auto ctx = TLSServerContext::create(cfg, &error);
+  ASSERT_TRUE(ctx) << error;
+  std::atomic<bool> can_splice{true};
+  std::atomic<bool> read_refused{false};
+  std::atomic<int> start_result{0};
+  Continuation sink(new_ProxyMutex()); // never called: both calls refuse before any event
+  TestAcceptor acceptor([&](NetVConnection *vc) {
+    can_splice = vc->can_splice();
+    SplicePipe pipe;
+    EXPECT_EQ(pipe.open(4096), 0);
+    read_refused = vc->do_io_read_splice(&sink, INT64_MAX, &pipe) == nullptr && vc->lerrno == ENOTSUP;
+    SpliceTunnel tunnel(&sink, 4096);
+    start_result = tunnel.start(vc, vc);
+    vc->do_io_close();
+  });
+  NetProcessor::AcceptOptions opt;
+  opt.tls_context = ctx;
+  int port        = acceptor.listen(opt, sslNetProcessor);
+  auto peer       = SocketPeer::connect_to(static_cast<uint16_t>(port));
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(acceptor.accepted.wait_for(1));
+  EXPECT_FALSE(can_splice.load());
+  EXPECT_TRUE(read_refused.load());
+  EXPECT_EQ(start_result.load(), -ENOTSUP);
+  acceptor.stop();
 }
