@@ -32,8 +32,8 @@ public:
   enum class End { kRunning, kEof, kError, kTimeout };
   /// One direction's bytes: read from its source, written to its destination.
   struct Counts {
-    int64_t read    = 0;
-    int64_t written = 0;
+    int64_t read    = 0; ///< bytes read from the direction's source (its read VIO's ndone)
+    int64_t written = 0; ///< bytes written to its destination (its write VIO's ndone)
   };
 
   /// A tunnel that will report to `done`, with pipes of `pipe_capacity` bytes (see SplicePipe::open).
@@ -51,16 +51,19 @@ public:
   /// SPLICE_TUNNEL_EVENT_DONE it only forgets. The tunnel may then be deleted.
   void stop();
 
-  /// Bytes moved a -> b and b -> a so far (final once the tunnel ended).
+  /// Bytes moved a -> b so far (final once the tunnel ended).
   Counts a_to_b() const { return counts(_ab); }
+  /// Bytes moved b -> a so far (final once the tunnel ended).
   Counts b_to_a() const { return counts(_ba); }
-  /// Bytes waiting in each pipe.
+  /// Bytes waiting in the a -> b pipe.
   int64_t in_pipe_a_to_b() const { return _ab.pipe.size(); }
+  /// Bytes waiting in the b -> a pipe.
   int64_t in_pipe_b_to_a() const { return _ba.pipe.size(); }
   /// How it ended (kRunning until SPLICE_TUNNEL_EVENT_DONE).
   End end() const { return _end; }
-  /// With End::kError: the side that failed first (a or b, as passed to start()) and its lerrno.
+  /// With End::kError: the side that failed first (a or b, as passed to start()).
   NetVConnection *failed_side() const { return _failed; }
+  /// With End::kError: the failed side's lerrno when it failed (ECONNRESET for a reset).
   int failed_errno() const { return _failed_errno; }
   /// With End::kTimeout: VC_EVENT_INACTIVITY_TIMEOUT or VC_EVENT_ACTIVE_TIMEOUT.
   int timeout_event() const { return _timeout_event; }
