@@ -60,7 +60,7 @@ struct ProxyOptions {
   std::string upstream_sni;
   /// --splice auto: tunnels whose client and upstream are both plain TCP move their bytes with
   /// splice(2) (no copy through user space); the others, and every tunnel with off, use buffers.
-  bool splice = true;
+  bool splice = false;
 };
 
 struct HttpOptions {

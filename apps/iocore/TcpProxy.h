@@ -20,7 +20,7 @@ struct TcpProxyConfig {
   bool upstream_tls = false;
   iocore::NetVCOptions upstream_options;
   /// --splice auto: plain TCP tunnels move their bytes with splice(2) (ProxyTunnel decides per client).
-  bool splice = true;
+  bool splice = false;
   /// Round-robin cursor: each client starts at the next upstream.
   std::atomic<uint64_t> next_upstream{0};
 

@@ -15,8 +15,8 @@
 #   CONNS="100 1000" HTTP_SIZES=18 bench/macro/run.sh  # connection counts (http, proxy), body sizes
 #   THREADS=2 bench/macro/run.sh                    # server threads / nginx workers / haproxy nbthread
 #
-# The proxy cases run `iocore proxy` as configured by default (--splice auto). The iperf case adds
-# iocore_splice_off (--splice off) and haproxy_splice (option splice-auto), so that splicing and
+# The proxy cases run `iocore proxy` as configured by default (--splice off). The iperf case adds
+# iocore_splice (--splice auto) and haproxy_splice (option splice-auto), so that splicing and
 # copying are compared on both sides.
 #
 # Output: progress on stderr, the report on stdout, and in $WORK (printed at the end) results.tsv
@@ -210,9 +210,9 @@ start_origin() { # port: one nginx worker on the load cores, the same origin for
   ORIGIN_PID=$!; PIDS+=("$ORIGIN_PID"); wait_port "$1"
 }
 
-start_iocore_proxy() { # port upstream_port [backend [splice: auto (the default) | off]]
+start_iocore_proxy() { # port upstream_port [backend [splice: off (the default) | auto]]
   taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" \
-    --threads "$THREADS" --io-backend "${3:-epoll}" --splice "${4:-auto}" --log-level error >/dev/null &
+    --threads "$THREADS" --io-backend "${3:-epoll}" --splice "${4:-off}" --log-level error >/dev/null &
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
@@ -277,11 +277,11 @@ proxies() {
   if have_nginx_stream; then echo nginx_stream; fi
 }
 
-# The iperf case also compares splicing: iocore's default (--splice auto: a plain TCP tunnel splices)
-# against --splice off (the MIOBuffer tunnel), and HAProxy with and without option splice-auto.
+# The iperf case also compares splicing: iocore's default (--splice off: the MIOBuffer tunnel)
+# against --splice auto (a plain TCP tunnel splices), and HAProxy with and without option splice-auto.
 iperf_proxies() {
   proxies
-  echo iocore_splice_off
+  echo iocore_splice
   echo haproxy_splice
 }
 
@@ -289,7 +289,7 @@ start_proxy() { # name port upstream_port
   case $1 in
   iocore) start_iocore_proxy "$2" "$3" epoll ;;
   iocore_uring) start_iocore_proxy "$2" "$3" io_uring ;;
-  iocore_splice_off) start_iocore_proxy "$2" "$3" epoll off ;;
+  iocore_splice) start_iocore_proxy "$2" "$3" epoll auto ;;
   haproxy) start_haproxy "$2" "$3" ;;
   haproxy_splice) start_haproxy "$2" "$3" splice ;;
   nginx_stream) start_nginx_stream "$2" "$3" ;;
