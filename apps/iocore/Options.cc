@@ -71,6 +71,16 @@ namespace {
     return "--io-backend: expected auto, epoll or io_uring, got '" + std::string(v) + "'";
   }
 
+  /// --splice: auto (splice plain TCP tunnels) or off (buffers always).
+  std::string set_splice_flag(ParseState &st, std::string_view v)
+  {
+    if (v != "auto" && v != "off") {
+      return "--splice: expected auto or off, got '" + std::string(v) + "'";
+    }
+    st.options.proxy.splice = v == "auto";
+    return {};
+  }
+
   struct Flag {
     std::string_view name;
     unsigned modes;
@@ -306,6 +316,7 @@ namespace {
            return {};
          }},
         {"--retries", kProxyOnly, int_flag("--retries", 0, 1000, [](Options &o, int64_t n) { o.proxy.retries = int(n); })},
+        {"--splice", kProxyOnly, set_splice_flag},
         {"--body", kHttpOnly,
          [](ParseState &st, std::string_view v) -> std::string {
            st.saw_body          = true;
@@ -484,6 +495,10 @@ usage(std::optional<Mode> mode)
                        "  --connect-timeout SEC     per upstream attempt (default 5)\n"
                        "  --buffer-size BYTES       buffered per direction (default 32768; K/M suffixes)\n"
                        "  --retries N               other upstreams tried on connect failure (default: each once)\n"
+                       "  --splice auto|off         auto: a tunnel whose client and upstream are both plain TCP\n"
+                       "                            moves its bytes with splice(2), kernel to kernel, through\n"
+                       "                            pipes of --buffer-size (for bulk transfers; small requests\n"
+                       "                            cost more); off (default): always buffers\n"
                        "  --upstream-tls MODE       TLS to the upstreams: verify (certificate checked) or insecure\n"
                        "  --upstream-ca FILE        CA certificates for verify (default: the system's store)\n"
                        "  --upstream-sni NAME       SNI sent, and the name verify expects (default: none; the\n"

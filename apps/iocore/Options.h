@@ -58,6 +58,9 @@ struct ProxyOptions {
   std::optional<std::string> upstream_tls;
   std::string upstream_ca;
   std::string upstream_sni;
+  /// --splice auto: tunnels whose client and upstream are both plain TCP move their bytes with
+  /// splice(2) (no copy through user space); the others, and every tunnel with off, use buffers.
+  bool splice = false;
 };
 
 struct HttpOptions {

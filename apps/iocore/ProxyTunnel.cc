@@ -13,6 +13,7 @@
 #include "LogRateLimiter.h"
 #include "Stats.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace iocore_cli {
@@ -39,17 +40,62 @@ ProxyTunnel::start()
 {
   stat_add(app_stats().proxy_active_tunnels);
   apply_client_timeouts(_client, _config.common);
-  _up.buf      = new_bounded_MIOBuffer(_config.buffer_size);
-  _up.reader   = _up.buf->alloc_reader();
-  _down.buf    = new_bounded_MIOBuffer(_config.buffer_size);
-  _down.reader = _down.buf->alloc_reader();
-  // Reading the client at once lets its first bytes wait in the (bounded) buffer during the
+  _spliced = choose_splice();
+  if (!_spliced) {
+    _up.buf      = new_bounded_MIOBuffer(_config.buffer_size);
+    _up.reader   = _up.buf->alloc_reader();
+    _down.buf    = new_bounded_MIOBuffer(_config.buffer_size);
+    _down.reader = _down.buf->alloc_reader();
+  }
+  // Reading the client at once lets its first bytes wait in the (bounded) buffer or pipe during the
   // connect, and shows a client that gives up.
-  _up.read_vio    = _client->do_io_read(this, INT64_MAX, _up.buf);
-  _down.write_vio = _client->do_io_write(this, INT64_MAX, _down.reader);
+  _up.read_vio    = start_read(_client, _up);
+  _down.write_vio = start_write(_client, _down);
   _first          = _config.next_upstream.fetch_add(1, std::memory_order_relaxed);
   connect_next();
   destroy_if_closed();
+}
+
+bool
+ProxyTunnel::choose_splice()
+{
+  // Splice needs plain TCP at both ends (a TLS byte stream must pass through OpenSSL) and, for the
+  // pipes' bookkeeping, both connections on one thread: the upstream is connected from this one.
+  bool upstreams_tcp =
+      std::all_of(_config.upstreams.begin(), _config.upstreams.end(), [](const SocketAddress &a) { return a.is_ip(); });
+  if (!_config.splice || _config.upstream_tls || !upstreams_tcp || !_client->can_splice() || _client->unix_addresses) {
+    return false;
+  }
+  int r = _up.pipe.open(_config.buffer_size);
+  if (r == 0) {
+    r = _down.pipe.open(_config.buffer_size);
+  }
+  if (r != 0) {
+    _up.pipe.close();
+    log_message(LogLevel::kDebug, "proxy %s: no pipes for splice (%s): buffers instead", _client_name.c_str(),
+                errno_name(-r).c_str());
+    return false;
+  }
+  stat_add(app_stats().proxy_spliced_tunnels);
+  return true;
+}
+
+VIO *
+ProxyTunnel::start_read(NetVConnection *src, Direction &d)
+{
+  return _spliced ? src->do_io_read_splice(this, INT64_MAX, &d.pipe) : src->do_io_read(this, INT64_MAX, d.buf);
+}
+
+VIO *
+ProxyTunnel::start_write(NetVConnection *dst, Direction &d)
+{
+  return _spliced ? dst->do_io_write_splice(this, INT64_MAX, &d.pipe) : dst->do_io_write(this, INT64_MAX, d.reader);
+}
+
+int64_t
+ProxyTunnel::buffered(const Direction &d) const
+{
+  return _spliced ? d.pipe.size() : d.reader->read_avail();
 }
 
 int
@@ -120,10 +166,17 @@ ProxyTunnel::on_open(NetVConnection *vc)
     vc->do_io_close();
     return;
   }
+  if (_spliced && vc->thread != _client->thread) {
+    // connect_re from a net thread keeps the connection on it, so this cannot happen; a pipe
+    // shared across threads would be a data race, so fail the attempt rather than risk it.
+    vc->do_io_close(EXDEV);
+    on_connect_failed(EXDEV);
+    return;
+  }
   _server = vc;
   _server->set_inactivity_timeout(_config.common.inactivity_timeout);
-  _up.write_vio  = _server->do_io_write(this, INT64_MAX, _up.reader);
-  _down.read_vio = _server->do_io_read(this, INT64_MAX, _down.buf);
+  _up.write_vio  = start_write(_server, _up);
+  _down.read_vio = start_read(_server, _down);
   _up.counted    = 0;
 }
 
@@ -343,7 +396,7 @@ ProxyTunnel::apply_source_eos(Direction &d)
   if (d.write_vio == nullptr) {
     return;
   }
-  int64_t avail = d.reader->read_avail();
+  int64_t avail = buffered(d);
   if (avail == 0) {
     finish_direction(d);
     return;
@@ -421,8 +474,12 @@ ProxyTunnel::destroy_if_closed()
     return;
   }
   stat_add(app_stats().proxy_active_tunnels, -1);
-  free_MIOBuffer(_up.buf);
-  free_MIOBuffer(_down.buf);
+  if (_up.buf != nullptr) {
+    free_MIOBuffer(_up.buf);
+    free_MIOBuffer(_down.buf);
+  }
+  _up.pipe.close(); // the connections are closed: no splice step can touch the pipes any more
+  _down.pipe.close();
   finish();
 }
 } // namespace iocore_cli

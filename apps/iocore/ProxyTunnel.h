@@ -1,7 +1,8 @@
 // ProxyTunnel: one client of `iocore proxy`, ATS's picture of a proxy made real. The client VC
 // (accepted) and the upstream VC (connected by this tunnel) are joined by two bounded buffers, one
-// per direction; VIO reenables are the only flow control, a half-close is propagated, and the
-// tunnel ends when both directions are done.
+// per direction: MIOBuffers, or with --splice auto and plain TCP on both sides, pipes the bytes are
+// spliced through without entering user space. VIO reenables are the only flow control either
+// way, a half-close is propagated, and the tunnel ends when both directions are done.
 #pragma once
 
 #include "AccessLog.h"
@@ -25,16 +26,18 @@ public:
 private:
   enum class Phase { kConnecting, kTunnelling, kClosed };
 
-  /// One direction: src's read VIO fills `buf`, dst's write VIO drains it through `reader`.
+  /// One direction: src's read VIO fills `buf`, dst's write VIO drains it through `reader`; or,
+  /// spliced, both use `pipe` (buf and reader stay null).
   struct Direction {
     iocore::MIOBuffer *buf         = nullptr;
     iocore::IOBufferReader *reader = nullptr;
-    iocore::VIO *read_vio          = nullptr; ///< on the source
-    iocore::VIO *write_vio         = nullptr; ///< on the destination; nullptr once shut
-    bool src_eos                   = false;
-    bool done                      = false; ///< everything forwarded and the destination half-closed
-    int64_t counted                = 0;     ///< write_vio->ndone already added to the stats
-    std::atomic<int64_t> *stat     = nullptr;
+    iocore::SplicePipe pipe;
+    iocore::VIO *read_vio      = nullptr; ///< on the source
+    iocore::VIO *write_vio     = nullptr; ///< on the destination; nullptr once shut
+    bool src_eos               = false;
+    bool done                  = false; ///< everything forwarded and the destination half-closed
+    int64_t counted            = 0;     ///< write_vio->ndone already added to the stats
+    std::atomic<int64_t> *stat = nullptr;
   };
 
   int handle_event(int event, void *data);
@@ -67,6 +70,15 @@ private:
   void destroy_if_closed();
   bool is_upstream_vio(const iocore::VIO *vio) const;
 
+  /// Whether this client is tunnelled with splice(2): --splice auto, plain TCP to the client and the
+  /// upstreams, and both pipes made (else, EMFILE say, the buffers are used).
+  bool choose_splice();
+  /// Start reading src / writing dst for direction d, with its pipe or its buffer.
+  iocore::VIO *start_read(iocore::NetVConnection *src, Direction &d);
+  iocore::VIO *start_write(iocore::NetVConnection *dst, Direction &d);
+  /// Bytes read from d's source and not yet written.
+  int64_t buffered(const Direction &d) const;
+
   void on_drain_start() override {}
   void on_force_close() override;
 
@@ -76,6 +88,7 @@ private:
   iocore::NetVConnection *_server = nullptr;
   Direction _up;   ///< client -> upstream
   Direction _down; ///< upstream -> client
+  bool _spliced = false;
 
   // Connecting.
   int _attempt    = 0;

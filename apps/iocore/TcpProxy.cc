@@ -17,6 +17,7 @@ TcpProxyConfig::configure(const Options &options)
   attempts        = 1 + retries;
   common          = options.common;
   upstream_tls    = options.proxy.upstream_tls.has_value();
+  splice          = options.proxy.splice;
   if (upstream_tls) {
     upstream_options.verify_peer    = *options.proxy.upstream_tls == "verify";
     upstream_options.ca_file        = options.proxy.upstream_ca;

@@ -17,13 +17,16 @@ AIMS = {
     "proxy_": [("iocore", "haproxy", "cpu_us_per_req", "<=", 0.80), ("iocore", "haproxy", "p99_ms", "<=", 1.00),
                ("iocore_uring", "haproxy", "cpu_us_per_req", "<=", 0.80),
                ("iocore_uring", "haproxy", "p99_ms", "<=", 1.00)],
-    "iperf_": [("iocore", "haproxy", "gbit_per_s", ">=", 1.00), ("iocore_uring", "haproxy", "gbit_per_s", ">=", 1.00)],
+    "iperf_": [("iocore", "haproxy", "gbit_per_s", ">=", 1.00), ("iocore_uring", "haproxy", "gbit_per_s", ">=", 1.00),
+               ("iocore_splice", "haproxy", "gbit_per_s", ">=", 1.50),
+               ("iocore_splice", "haproxy_splice", "gbit_per_s", ">=", 1.00)],
     "rss_http": [("iocore", "nginx", "kib_per_idle_conn", "<=", 1.00)],
     "rss_proxy": [("iocore", "haproxy", "kib_per_idle_conn", "<=", 1.00)],
 }
 METRIC_ORDER = ["req_per_s", "p99_ms", "cpu_us_per_req", "syscalls_per_req", "gbit_per_s", "cpu_s_per_gib",
                 "idle_rss_kib", "rss_kib_with_conns", "kib_per_idle_conn", "errors"]
-SERVER_ORDER = ["iocore", "iocore_uring", "nginx", "haproxy", "nginx_stream", "raw_epoll", "raw_uring"]
+SERVER_ORDER = ["iocore", "iocore_uring", "iocore_splice", "nginx", "haproxy", "haproxy_splice", "nginx_stream",
+                "raw_epoll", "raw_uring"]
 
 
 def aims_for(case):

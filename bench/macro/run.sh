@@ -15,6 +15,10 @@
 #   CONNS="100 1000" HTTP_SIZES=18 bench/macro/run.sh  # connection counts (http, proxy), body sizes
 #   THREADS=2 bench/macro/run.sh                    # server threads / nginx workers / haproxy nbthread
 #
+# The proxy cases run `iocore proxy` as configured by default (--splice off). The iperf case adds
+# iocore_splice (--splice auto) and haproxy_splice (option splice-auto), so that splicing and
+# copying are compared on both sides.
+#
 # Output: progress on stderr, the report on stdout, and in $WORK (printed at the end) results.tsv
 # (every run) and report.md (the tables for bench/RESULTS.md).
 #
@@ -206,26 +210,37 @@ start_origin() { # port: one nginx worker on the load cores, the same origin for
   ORIGIN_PID=$!; PIDS+=("$ORIGIN_PID"); wait_port "$1"
 }
 
-start_iocore_proxy() { # port upstream_port [backend]
+start_iocore_proxy() { # port upstream_port [backend [splice: off (the default) | auto]]
   taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" \
-    --threads "$THREADS" --io-backend "${3:-epoll}" --log-level error >/dev/null &
+    --threads "$THREADS" --io-backend "${3:-epoll}" --splice "${4:-off}" --log-level error >/dev/null &
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"
 }
 
-start_haproxy() { # port upstream_port
-  local dir=$WORK/haproxy-$1
+start_haproxy() { # port upstream_port [splice]
+  local dir=$WORK/haproxy-$1 splice=
   mkdir -p "$dir"
+  # "option splice-auto": HAProxy's kernel splicing (pipes between the sockets) where it judges it
+  # worth it; without it HAProxy copies through its buffers, as before. Its pipes count against the
+  # open-file limit (maxpipes defaults to maxconn / 4, two descriptors each, which no longer fits
+  # 20,000 with maxconn 9800): a few are plenty for the iperf case's streams.
+  local pipes=
+  if [[ ${3:-} == splice ]]; then
+    splice="  option splice-auto"
+    pipes="  maxpipes 128"
+  fi
   # maxconn: two descriptors per session must fit the 20,000 open-file limit.
   cat >"$dir/haproxy.cfg" <<CONF
 global
   nbthread $THREADS
   maxconn 9800
+$pipes
 defaults
   mode tcp
   maxconn 9800
   timeout connect 5s
   timeout client 300s
   timeout server 300s
+$splice
 frontend fe
   bind 127.0.0.1:$1
   default_backend be
@@ -262,11 +277,21 @@ proxies() {
   if have_nginx_stream; then echo nginx_stream; fi
 }
 
+# The iperf case also compares splicing: iocore's default (--splice off: the MIOBuffer tunnel)
+# against --splice auto (a plain TCP tunnel splices), and HAProxy with and without option splice-auto.
+iperf_proxies() {
+  proxies
+  echo iocore_splice
+  echo haproxy_splice
+}
+
 start_proxy() { # name port upstream_port
   case $1 in
   iocore) start_iocore_proxy "$2" "$3" epoll ;;
   iocore_uring) start_iocore_proxy "$2" "$3" io_uring ;;
+  iocore_splice) start_iocore_proxy "$2" "$3" epoll auto ;;
   haproxy) start_haproxy "$2" "$3" ;;
+  haproxy_splice) start_haproxy "$2" "$3" splice ;;
   nginx_stream) start_nginx_stream "$2" "$3" ;;
   esac
 }
@@ -377,7 +402,7 @@ case_iperf() {
   ipid=$!; PIDS+=("$ipid"); wait_port "$iport"
   for streams in 1 4; do
     for i in $(seq 1 "$REPEAT"); do
-      for p in $(proxies); do
+      for p in $(iperf_proxies); do
         port=$(free_port); start_proxy "$p" "$port" "$iport"
         before=$(tree_cpu_ticks "$SERVER_PID")
         json=$(taskset -c "$LOAD_CPUS" iperf3 -c 127.0.0.1 -p "$port" -P "$streams" -t "$DURATION" -J 2>/dev/null) || true

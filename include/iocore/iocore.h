@@ -26,4 +26,6 @@ namespace iocore {
 #include "iocore/net/NetProcessor.h"
 #include "iocore/net/NetVConnection.h"
 #include "iocore/net/SocketAddress.h"
+#include "iocore/net/SplicePipe.h"
+#include "iocore/net/SpliceTunnel.h"
 #include "iocore/tls/TLS.h"

@@ -71,6 +71,8 @@ event_name(int event)
     return "NET_EVENT_ACCEPT_SUCCEED";
   case NET_EVENT_ACCEPT_FAILED:
     return "NET_EVENT_ACCEPT_FAILED";
+  case SPLICE_TUNNEL_EVENT_DONE:
+    return "SPLICE_TUNNEL_EVENT_DONE";
   default:
     return "EVENT_UNKNOWN";
   }

@@ -261,11 +261,11 @@ NetHandler::run_ready(List &list, Direction d)
     }
     if (d == Direction::kRead) {
       net_count(net_counters().calls_to_readfromnet);
-      vc->net_read_io(*this);
+      vc->read_step(*this);
     } else {
       net_count(net_counters().calls_to_writetonet);
       net_count(net_counters().calls_to_writetonet_afterpoll);
-      vc->write_to_net_io(*this);
+      vc->write_step(*this);
     }
   }
 }

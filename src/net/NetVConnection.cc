@@ -22,6 +22,26 @@ NetVConnection::cancel_OOB()
 {
 }
 
+VIO *
+NetVConnection::do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
+{
+  (void)c;
+  (void)nbytes;
+  (void)pipe;
+  lerrno = ENOTSUP;
+  return nullptr;
+}
+
+VIO *
+NetVConnection::do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
+{
+  (void)c;
+  (void)nbytes;
+  (void)pipe;
+  lerrno = ENOTSUP;
+  return nullptr;
+}
+
 int
 NetVConnection::apply_options()
 {

@@ -118,6 +118,7 @@ UnixNetVConnection::start_vio(NetState &s, Continuation *c, int64_t nbytes, MIOB
   s.vio.nbytes    = nbytes;
   s.vio.ndone     = 0;
   s.vio.vc_server = this;
+  s.splice        = nullptr; // a pipe belongs to one do_io_*_splice operation (SpliceIO.cc)
   if (!has_buffer) {
     s.vio.buffer.clear();
     s.enabled.store(false, std::memory_order_relaxed);
@@ -334,10 +335,10 @@ UnixNetVConnection::reenable_re(VIO *vio)
   // the continuation may be called back before reenable_re returns).
   if (s.dir == Direction::kRead) {
     net_count(net_counters().calls_to_readfromnet);
-    net_read_io(*nh);
+    read_step(*nh);
   } else {
     net_count(net_counters().calls_to_writetonet);
-    write_to_net_io(*nh);
+    write_step(*nh);
   }
 }
 

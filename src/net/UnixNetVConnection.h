@@ -19,6 +19,7 @@
 #include "iocore/eventsystem/EThread.h"
 #include "iocore/eventsystem/VIO.h"
 #include "iocore/net/NetVConnection.h"
+#include "iocore/net/SplicePipe.h"
 
 #include "net/EventIO.h"
 #include "net/IntrusiveList.h"
@@ -54,6 +55,10 @@ struct NetState {
   ListLink<UnixNetVConnection> ready_link;
   /// Link in the NetHandler's atomic enable list, valid while in_enabled_list.
   UnixNetVConnection *enable_next = nullptr;
+  /// The pipe of a spliced VIO (do_io_read_splice / do_io_write_splice), not owned: its owner keeps
+  /// it alive while the operation runs. Cleared by every later do_io_read / do_io_write (start_vio),
+  /// so non-null means the direction's operation is a spliced one.
+  SplicePipe *splice = nullptr;
 };
 
 /// Whether the VC survived a call into the user's code. [[nodiscard]]: a caller that gets kClosed
@@ -129,6 +134,25 @@ public:
   /// Returns the last syscall's result (> 0, or -errno); `total_written` the bytes written in all;
   /// `needs` gets kReadable / kWritable (the poller's readiness bits) for what the next attempt waits on. TLS overrides it.
   virtual int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs);
+
+  // --- Splice (src/net/SpliceIO.cc): VIOs whose buffer is a pipe -----------------------------------
+  bool can_splice() const override { return true; }
+  VIO *do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe) override;
+  VIO *do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe) override;
+  /// The NetHandler's read step: splice_read_io() for a spliced read VIO, else net_read_io().
+  void read_step(NetHandler &nh);
+  /// The NetHandler's write step: splice_write_io() for a spliced write VIO, else write_to_net_io().
+  void write_step(NetHandler &nh);
+  /// Whether the direction's operation is a spliced one (see NetState::splice).
+  static bool is_splicing(const NetState &s) { return s.splice != nullptr; }
+  /// begin_io_step for a spliced direction: the lock (re-checked), a close meanwhile, and a
+  /// direction not enabled or no longer spliced (disabled). True when the step may go on.
+  bool begin_splice_step(NetHandler &h, NetState &s, MutexTryLock &lock);
+  /// splice(2) from the socket into the read VIO's pipe: read_from_net's algorithm, with the pipe's
+  /// room as the buffer's free space.
+  void splice_read_io(NetHandler &nh);
+  /// splice(2) from the write VIO's pipe into the socket: write_to_net_io's algorithm.
+  void splice_write_io(NetHandler &nh);
 
   // --- TLS extension points (plain TCP defaults) ---------------------------------------------------
   /// Whether the connection may carry the user's data (TLS: the handshake is done).

@@ -32,6 +32,8 @@ public:
   static UnixNetVConnection *alloc_for_accept(const AcceptGroup &group);
   void free_thread(EThread *t) override;
 
+  /// TLS bytes are encrypted: they cannot bypass user space.
+  bool can_splice() const override { return false; }
   void net_read_io(NetHandler &nh) override;
   int64_t load_buffer_and_write(int64_t towrite, MIOBufferAccessor &buf, int64_t &total_written, uint32_t &needs) override;
   void handshake_io(NetHandler &nh) override;

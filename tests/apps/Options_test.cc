@@ -52,7 +52,9 @@ namespace {
                            "--access-log",
                            "-",
                            "--drain-timeout",
-                           "1.5"});
+                           "1.5",
+                           "--splice",
+                           "auto"});
     ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
     const Options &o = r.options;
     EXPECT_EQ(o.mode, Mode::kProxy);
@@ -66,6 +68,7 @@ namespace {
     EXPECT_EQ(o.common.max_connections, 10);
     EXPECT_EQ(o.common.log_level, LogLevel::kDebug);
     EXPECT_EQ(o.common.drain_timeout, iocore::HRTIME_MSECONDS(1500));
+    EXPECT_TRUE(o.proxy.splice);
   }
 
   TEST(Options, Defaults)
@@ -76,6 +79,7 @@ namespace {
     EXPECT_EQ(r.options.proxy.buffer_size, 32768);
     EXPECT_FALSE(r.options.proxy.retries.has_value());
     EXPECT_EQ(r.options.common.drain_timeout, iocore::HRTIME_SECONDS(10));
+    EXPECT_FALSE(r.options.proxy.splice) << "--splice off is the default";
   }
 
   TEST(Options, EveryModeHasTimeoutsByDefault)
@@ -164,6 +168,8 @@ namespace {
     expect_error({"echo", "--listen", "127.0.0.1:0", "--drain-timeout", "-1"}, "--drain-timeout");
     expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--connect-timeout", "0"}, "--connect-timeout");
     expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--buffer-size", "12x"}, "--buffer-size");
+    expect_error({"proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--splice", "bogus"}, "--splice");
+    expect_error({"echo", "--listen", "127.0.0.1:0", "--splice", "auto"}, "--splice");
     expect_error({"echo", "--listen", "127.0.0.1:0", "stray"}, "stray");
     expect_error({"demo", "--listen", "127.0.0.1:0"}, "--listen");
   }

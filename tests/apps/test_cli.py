@@ -70,6 +70,7 @@ def test_version():
     (["proxy", "--listen", "127.0.0.1:0"], "--upstream"),
     (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1,bogus"], "--upstream"),
     (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--buffer-size", "lots"], "--buffer-size"),
+    (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--splice", "bogus"], "--splice"),
     (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--connect-timeout", "soon"],
      "--connect-timeout"),
     (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--retries", "-1"], "--retries"),

@@ -1,7 +1,8 @@
 """`iocore proxy`: real clients (curl, sockets) through the proxy to real origins (nginx, the
 built-in http responder, `iocore echo`, scripted peers): bulk data both ways with a small buffer,
 half-closes, upstream failures and failover, bounded memory with a client that never reads,
---max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics."""
+--max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics; each with
+--splice auto and --splice off."""
 import errno
 import hashlib
 import os
@@ -23,8 +24,25 @@ from conftest import (Deadline, connect, echo_handler, http_get_raw, net_threads
                       recv_until_eof, wait_for)
 
 
+# Every test runs twice: with --splice auto (plain TCP both sides: the bytes move with splice(2))
+# and --splice off (the MIOBuffer tunnel, the default); the behaviour asked of the proxy is the same.
+# IOCORE_TEST_SPLICE_MODES narrows it (the io_uring copy runs only auto: its buffer path is the
+# library's, covered there on both backends).
+_splice_mode = "off"
+_SPLICE_MODES = os.environ.get("IOCORE_TEST_SPLICE_MODES", "auto off").split()
+
+
+@pytest.fixture(autouse=True, params=_SPLICE_MODES, ids=[f"splice-{m}" for m in _SPLICE_MODES])
+def splice_mode(request):
+    global _splice_mode
+    _splice_mode = request.param
+    yield request.param
+    _splice_mode = "off"
+
+
 def start_proxy(start_iocore, upstreams, *extra, stats=False):
-    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", net_threads(), *extra]
+    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", ",".join(upstreams), "--threads", net_threads(),
+            "--splice", _splice_mode, *extra]
     if stats:
         args += ["--stats", "127.0.0.1:0"]
     return start_iocore(*args, expect_listeners=2 if stats else 1)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import http_get_raw, parse_prometheus, recv_until_eof, run_iocore
+from conftest import http_get_raw, parse_prometheus, recv_until_eof, run_iocore, wait_for
 
 BODY = "hello-over-tls"
 
@@ -156,6 +156,32 @@ def test_proxy_speaks_tls_to_its_upstream(start_iocore, pki, how):
     r = curl("http://%s:%d/" % proxy.addr())
     assert r.returncode == 0, r.stderr
     assert r.stdout == BODY
+
+
+@pytest.mark.parametrize("tls_side", ["listener", "upstream"])
+def test_proxy_with_tls_falls_back_to_buffers_under_splice_auto(start_iocore, pki, tmp_path, tls_side):
+    # A TLS byte stream must pass through OpenSSL: with --splice auto such a tunnel uses the buffer
+    # tunnel, works, and is counted the same.
+    cert = ["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")]
+    origin = start_iocore("http", "--listen", "127.0.0.1:0", "--body", BODY, *(cert if tls_side == "upstream" else []))
+    log = tmp_path / "access.log"
+    extra = cert if tls_side == "listener" else ["--upstream-tls", "verify", "--upstream-ca", str(pki / "ca.pem")]
+    proxy = start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", "%s:%d" % origin.addr(), "--splice", "auto",
+                         "--stats", "127.0.0.1:0", "--access-log", str(log), *extra, expect_listeners=2)
+    host, port = proxy.addr("proxy")
+    if tls_side == "listener":
+        r = curl(f"https://localhost:{port}/", "--cacert", str(pki / "ca.pem"), "--resolve", f"localhost:{port}:127.0.0.1")
+    else:
+        r = curl(f"http://{host}:{port}/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == BODY
+    wait_for(lambda: log.exists() and log.read_text().strip() != "", 5, what="the access log line")
+    m = parse_prometheus(http_get_raw(proxy.addr("stats"), "/metrics")[2].decode())
+    assert m["iocore_proxy_tunnels_total"] == 1
+    assert m["iocore_proxy_spliced_tunnels_total"] == 0
+    line = log.read_text().strip()
+    assert f"bytes_out={int(m['iocore_proxy_upstream_to_client_bytes_total'])} " in line, line
+    assert "end=eof" in line, line
 
 
 def test_proxy_drops_the_client_when_the_upstream_certificate_does_not_verify(start_iocore, pki, tmp_path):

@@ -83,6 +83,9 @@ inline constexpr int NET_EVENT_ACCEPT_SUCCEED = 203;
 /// f_callback_on_open). Here accept() returns nullptr with errno set, and a listener that fails
 /// later is told with EVENT_ERROR (see NetProcessor::accept).
 inline constexpr int NET_EVENT_ACCEPT_FAILED = 204;
+/// SpliceTunnel: both directions are over, or a timeout or failure ended the tunnel (data: the
+/// SpliceTunnel*). Not in ATS.
+inline constexpr int SPLICE_TUNNEL_EVENT_DONE = 210;
 /// @}
 
 /// The first event code reserved for users. The library never sends a code at or above it (its

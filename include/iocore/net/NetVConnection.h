@@ -15,6 +15,7 @@
 
 namespace iocore {
 class EThread;
+class SplicePipe;
 
 // sockopt_flags bits, ATS's values (NetVCOptions::SOCK_OPT_*). TCP-only options are skipped on
 // Unix-domain sockets (they have no TCP level); nothing fails because of that.
@@ -132,6 +133,26 @@ public:
   virtual Action *send_OOB(Continuation *cont, char *buf, int len);
   /// Drop a pending send_OOB(): its continuation is not called.
   virtual void cancel_OOB();
+
+  /// Whether the connection can move bytes with splice(2) (do_io_read_splice / do_io_write_splice):
+  /// plain TCP and Unix-domain connections can; TLS ones cannot (their bytes are transformed).
+  virtual bool can_splice() const { return false; }
+  /// do_io_read with a pipe for a buffer: up to nbytes are spliced from the socket into `pipe`,
+  /// never more than pipe->room() (a full pipe stops the read without an event, as a full MIOBuffer
+  /// does; reenable once room was made). The events are do_io_read's: READ_READY after bytes went
+  /// into the pipe, READ_COMPLETE, EOS, ERROR (lerrno) and the timeouts; vio->ndone counts the
+  /// bytes read. Call it on the connection's thread. The pipe's other end must be drained by a
+  /// connection on the same thread (do_io_write_splice) and the pipe must stay valid until this
+  /// connection is closed or the read is restarted with do_io_read (a buffer, or the stopping form
+  /// (nullptr, 0, nullptr)). Returns nullptr (lerrno ENOTSUP) where can_splice() is false.
+  virtual VIO *do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe);
+  /// do_io_write whose bytes come from `pipe`: what is in it is spliced to the socket until nbytes
+  /// are written. The events are do_io_write's: WRITE_READY when the pipe is empty and cannot finish
+  /// the VIO (before a step) and after bytes left the pipe, WRITE_COMPLETE, ERROR (lerrno) and the
+  /// timeouts; vio->ndone counts the bytes written. Writing stops when the pipe is drained:
+  /// reenable after more was spliced in. trap_write_buffer_empty() does not apply. Same thread and
+  /// lifetime rules as do_io_read_splice.
+  virtual VIO *do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe);
 
   /// The socket (for getsockopt and the like; the library reads, writes and closes it).
   virtual int get_socket() = 0;
