@@ -35,25 +35,6 @@ namespace {
   }
 } // namespace
 
-bool
-UnixNetVConnection::begin_splice_step(NetHandler &h, NetState &s, MutexTryLock &lock)
-{
-  if (!lock.is_locked() || lock.get_mutex() != s.vio.mutex.get()) {
-    h.note_lock_miss();
-    reschedule(s);
-    return false;
-  }
-  if (closed_during_io(h, lock)) {
-    return false;
-  }
-  if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != (s.dir == Direction::kRead ? VIO::READ : VIO::WRITE) ||
-      !is_splicing(s)) {
-    disable(s);
-    return false;
-  }
-  return true;
-}
-
 void
 UnixNetVConnection::read_step(NetHandler &h)
 {
@@ -122,7 +103,7 @@ UnixNetVConnection::splice_read_io(NetHandler &h)
   assert_owner_thread();
   NetState &s = read;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!begin_splice_step(h, s, lock)) {
+  if (!begin_io_step(h, s, lock, true)) {
     return;
   }
   SplicePipe &pipe = *s.splice;
@@ -203,7 +184,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   assert_owner_thread();
   NetState &s = write;
   MutexTryLock lock(s.vio.mutex, thread);
-  if (!begin_splice_step(h, s, lock)) {
+  if (!begin_io_step(h, s, lock, true)) {
     return;
   }
   if (socket_error != 0) {

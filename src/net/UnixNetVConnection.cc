@@ -380,7 +380,7 @@ UnixNetVConnection::closed_during_io(NetHandler &h, MutexTryLock &lock)
 }
 
 bool
-UnixNetVConnection::begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock)
+UnixNetVConnection::begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock, bool spliced)
 {
   // The VIO's mutex is read again under the lock: the state machine may have swapped it (holding
   // the old one) between this step reading it and locking it; the old one protects nothing now.
@@ -393,7 +393,7 @@ UnixNetVConnection::begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock
     return false;
   }
   bool is_read    = s.dir == Direction::kRead;
-  bool has_buffer = is_read ? s.vio.buffer.writer() != nullptr : s.vio.buffer.reader() != nullptr;
+  bool has_buffer = spliced ? is_splicing(s) : is_read ? s.vio.buffer.writer() != nullptr : s.vio.buffer.reader() != nullptr;
   if (!s.enabled.load(std::memory_order_relaxed) || s.vio.op != (is_read ? VIO::READ : VIO::WRITE) || !has_buffer) {
     disable(s);
     return false;

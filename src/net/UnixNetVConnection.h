@@ -145,9 +145,6 @@ public:
   void write_step(NetHandler &nh);
   /// Whether the direction's operation is a spliced one (see NetState::splice).
   static bool is_splicing(const NetState &s) { return s.splice != nullptr; }
-  /// begin_io_step for a spliced direction: the lock (re-checked), a close meanwhile, and a
-  /// direction not enabled or no longer spliced (disabled). True when the step may go on.
-  bool begin_splice_step(NetHandler &h, NetState &s, MutexTryLock &lock);
   /// splice(2) from the socket into the read VIO's pipe: read_from_net's algorithm, with the pipe's
   /// room as the buffer's free space.
   void splice_read_io(NetHandler &nh);
@@ -297,9 +294,10 @@ public:
   /// The start of every IO step (plain read, plain write, TLS read) on direction s, `lock` built on
   /// its VIO's mutex: a lock miss puts the VC back on the ready list for the next pass, a VC closed
   /// meanwhile is freed (closed_during_io), and a direction that is not enabled, has no VIO of its
-  /// kind or no buffer is disabled. True when the step may go on; each path then applies its own
-  /// rule for a socket error (the write side reports it at once, the read sides read first).
-  bool begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock);
+  /// kind or no buffer is disabled (`spliced`: no pipe, for the splice steps). True when the step
+  /// may go on; each path then applies its own rule for a socket error (the write side reports it
+  /// at once, the read sides read first).
+  bool begin_io_step(NetHandler &h, NetState &s, MutexTryLock &lock, bool spliced = false);
   /// Stay on the ready list only while enabled and triggered (ATS: read_reschedule / write_reschedule).
   void reschedule(NetState &s);
   /// Stop servicing the direction (ATS: read_disable / write_disable).

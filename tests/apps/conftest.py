@@ -2,7 +2,9 @@
 lines with a deadline, talk to it over loopback sockets, and clean up only what a test started.
 Every `iocore` a test starts is stopped with SIGTERM at teardown and must exit 0 (a crash, a
 sanitizer report or a leak found at exit fails the test); origin helpers' errors fail it too."""
+import hashlib
 import os
+import random
 import re
 import signal
 import socket
@@ -440,3 +442,35 @@ def http_get_raw(addr, path="/", timeout=5):
         return read_http_response(s, timeout)
     finally:
         s.close()
+
+
+def echo_through(addr, mib, seed):
+    """Send mib MiB of random bytes through an echoing path, half-close, read the echo to EOF; returns
+    (sent sha256, received sha256, bytes received)."""
+    block = os.urandom(1 << 20)
+    rng = random.Random(seed)
+    sent, got = hashlib.sha256(), hashlib.sha256()
+    received = 0
+    s = socket.create_connection(addr, timeout=60)
+
+    def sender():
+        for _ in range(mib):
+            k = rng.randrange(1 << 20)
+            chunk = block[k:] + block[:k]
+            sent.update(chunk)
+            s.sendall(chunk)
+        s.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    d = Deadline(150)
+    while True:
+        s.settimeout(max(0.1, d.left()))
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        got.update(data)
+        received += len(data)
+    t.join(30)
+    s.close()
+    return sent.hexdigest(), got.hexdigest(), received

@@ -4,9 +4,7 @@ half-closes, upstream failures and failover, bounded memory with a client that n
 --max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics; each with
 --splice auto and --splice off."""
 import errno
-import hashlib
 import os
-import random
 import select
 import shutil
 import signal
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Deadline, connect, echo_handler, http_get_raw, net_threads, parse_prometheus, recv_exactly,
+from conftest import (Deadline, echo_through, connect, echo_handler, http_get_raw, net_threads, parse_prometheus, recv_exactly,
                       recv_until_eof, wait_for)
 
 
@@ -139,37 +137,9 @@ def test_bulk_random_data_both_ways_with_4k_buffer(start_iocore):
     mib = int(os.environ.get("IOCORE_TEST_BULK_MIB", "256"))
     echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", net_threads())
     p = start_proxy(start_iocore, [f"127.0.0.1:{echo.port()}"], "--buffer-size", "4096")
-    block = os.urandom(1 << 20)
-    rng = random.Random(7)
-    sent_hash = hashlib.sha256()
-    recv_hash = hashlib.sha256()
-    received = 0
-    total = mib << 20
-    s = connect(p.addr(), timeout=60)
-
-    def sender():
-        for _ in range(mib):
-            # A different rotation of the random block each MiB, so no two MiB are equal.
-            k = rng.randrange(1 << 20)
-            chunk = block[k:] + block[:k]
-            sent_hash.update(chunk)
-            s.sendall(chunk)
-        s.shutdown(socket.SHUT_WR)
-
-    t = threading.Thread(target=sender)
-    t.start()
-    d = Deadline(150)
-    while True:
-        s.settimeout(max(0.1, d.left()))
-        data = s.recv(1 << 20)
-        if not data:
-            break
-        recv_hash.update(data)
-        received += len(data)
-    t.join(30)
-    s.close()
-    assert received == total
-    assert recv_hash.hexdigest() == sent_hash.hexdigest()
+    sent, got, received = echo_through(p.addr(), mib, 7)
+    assert received == mib << 20
+    assert got == sent
     assert p.terminate() == 0
 
 

@@ -1,52 +1,16 @@
 """`iocore proxy --splice`: which tunnels are spliced (plain TCP both sides with auto; none with off),
 that a large transfer through a spliced tunnel arrives intact, and that the access log and the byte
 metrics count a spliced tunnel exactly as a buffered one. The TLS fallback is in test_tls.py."""
-import hashlib
 import os
-import random
-import socket
-import threading
 
 import pytest
 
-from conftest import Deadline, http_get_raw, net_threads, parse_prometheus, wait_for
+from conftest import echo_through, http_get_raw, net_threads, parse_prometheus, wait_for
 
 
 def start_proxy(start_iocore, upstream_port, *extra):
     return start_iocore("proxy", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream_port}",
                         "--threads", net_threads(), "--stats", "127.0.0.1:0", *extra, expect_listeners=2)
-
-
-def echo_through(addr, mib, seed):
-    """Send mib MiB of random bytes through an echoing path, half-close, read the echo to EOF; returns
-    (sent sha256, received sha256, bytes received)."""
-    block = os.urandom(1 << 20)
-    rng = random.Random(seed)
-    sent, got = hashlib.sha256(), hashlib.sha256()
-    received = 0
-    s = socket.create_connection(addr, timeout=60)
-
-    def sender():
-        for _ in range(mib):
-            k = rng.randrange(1 << 20)
-            chunk = block[k:] + block[:k]
-            sent.update(chunk)
-            s.sendall(chunk)
-        s.shutdown(socket.SHUT_WR)
-
-    t = threading.Thread(target=sender)
-    t.start()
-    d = Deadline(150)
-    while True:
-        s.settimeout(max(0.1, d.left()))
-        data = s.recv(1 << 20)
-        if not data:
-            break
-        got.update(data)
-        received += len(data)
-    t.join(30)
-    s.close()
-    return sent.hexdigest(), got.hexdigest(), received
 
 
 @pytest.mark.parametrize("mode", ["auto", "off"])
