@@ -7,7 +7,7 @@
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): every test but the install, header
 #      and reference checks (no code of ours runs in them), the apps tests and soak scenarios 2 and 4
 #      against the sanitized `iocore` binary
-#   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites, and the proxy and echo
+#   3. tsan preset (ThreadSanitizer): the threaded event-system and net suites, and the proxy, echo and CLI
 #      apps tests against the TSan-built `iocore` with four net threads, soak scenarios 2 and 4 against
 #      it (every ctest label "*threaded*")
 #   4. fuzz preset (clang + libFuzzer): each fuzz target for a bounded time

@@ -67,6 +67,7 @@ Listener::start(const ListenTarget &target, std::string &error, std::shared_ptr<
   opt.sockopt_flags       = SOCK_OPT_NO_DELAY;
   NetProcessor &processor = tls ? sslNetProcessor : netProcessor;
   opt.tls_context         = std::move(tls);
+  _target                 = target.to_string(); // before accept(): its events may start at once
   errno                   = 0;
   _accept                 = processor.accept(this, opt);
   if (_accept == nullptr) {
@@ -74,6 +75,7 @@ Listener::start(const ListenTarget &target, std::string &error, std::shared_ptr<
     _accept = nullptr;
     return false;
   }
+  std::lock_guard<std::mutex> hold(_bound_lock);
   _bound = NetProcessor::accept_address(_accept);
   return true;
 }
@@ -97,8 +99,13 @@ Listener::accept_event(int event, void *data)
   if (event == EVENT_ERROR) {
     // The library stopped this listener: its socket failed for good (data: -errno).
     int err = static_cast<int>(-reinterpret_cast<intptr_t>(data));
+    std::string where;
+    {
+      std::lock_guard<std::mutex> hold(_bound_lock);
+      where = _bound.is_valid() ? _bound.to_string() : _target;
+    }
     log_message(LogLevel::kError, "%s listener on %s failed: accept(): %s; it accepts no more connections", _name.c_str(),
-                _bound.to_string().c_str(), std::strerror(err));
+                where.c_str(), std::strerror(err));
     _failed.store(true, std::memory_order_release);
     if (_on_failure) {
       _on_failure(*this, err);

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -39,6 +40,7 @@ public:
   bool start(const ListenTarget &target, std::string &error, std::shared_ptr<const iocore::TLSServerContext> tls = nullptr);
   /// The address actually listened on (the real port when asked for port 0, the bound address of
   /// a passed socket).
+  /// Read it on the thread that called start().
   const iocore::SocketAddress &bound() const { return _bound; }
   const std::string &name() const { return _name; }
   /// Stop accepting (idempotent). Connections already accepted are not affected.
@@ -54,6 +56,11 @@ private:
   OnFailure _on_failure;
   iocore::Action *_accept = nullptr;
   iocore::SocketAddress _bound;
+  /// Where start() was asked to listen: named by a failure that arrives before _bound is known.
+  std::string _target;
+  /// Guards _bound against the failure notice, which runs on a net thread and may in principle
+  /// come before start() has stored the address (nothing else orders the two).
+  mutable std::mutex _bound_lock;
   std::atomic<bool> _stopped{false};
   std::atomic<bool> _failed{false};
 };
