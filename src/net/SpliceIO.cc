@@ -58,41 +58,36 @@ UnixNetVConnection::write_step(NetHandler &h)
 VIO *
 UnixNetVConnection::do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
 {
-  assert_owner_thread();
-  IOCORE_ASSERT_USAGE(c != nullptr && pipe != nullptr && pipe->is_open(),
-                      "vc %" PRIu64 ": do_io_read_splice needs a continuation and an open pipe", id);
-  if (!can_splice()) {
-    lerrno = ENOTSUP;
-    return nullptr;
-  }
-  // do_io_read without a buffer sets the VIO up (forgetting any earlier pipe) and leaves it
-  // stopped; the pipe then starts it.
-  VIO *vio = do_io_read(c, nbytes, nullptr);
-  if (vio == nullptr) {
-    return nullptr;
-  }
-  read.splice = pipe;
-  vio->reenable();
-  return vio;
+  return start_splice(read, c, nbytes, pipe);
 }
 
 VIO *
 UnixNetVConnection::do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
 {
+  return start_splice(write, c, nbytes, pipe);
+}
+
+VIO *
+UnixNetVConnection::start_splice(NetState &s, Continuation *c, int64_t nbytes, SplicePipe *pipe)
+{
   assert_owner_thread();
+  bool is_read = s.dir == Direction::kRead;
   IOCORE_ASSERT_USAGE(c != nullptr && pipe != nullptr && pipe->is_open(),
-                      "vc %" PRIu64 ": do_io_write_splice needs a continuation and an open pipe", id);
+                      "vc %" PRIu64 ": %s needs a continuation and an open pipe", id,
+                      is_read ? "do_io_read_splice" : "do_io_write_splice");
   if (!can_splice()) {
     lerrno = ENOTSUP;
     return nullptr;
   }
-  VIO *vio = do_io_write(c, nbytes, nullptr);
+  // do_io_read / do_io_write without a buffer sets the VIO up (forgetting any earlier pipe) and
+  // leaves it stopped; the pipe then starts it.
+  VIO *vio = is_read ? do_io_read(c, nbytes, nullptr) : do_io_write(c, nbytes, nullptr);
   if (vio == nullptr) {
     return nullptr;
   }
-  write.splice = pipe;
-  if (nbytes != 0) {
-    vio->reenable(); // as do_io_write: a write of nothing is not started
+  s.splice = pipe;
+  if (is_read || nbytes != 0) {
+    vio->reenable(); // as start_vio: a write of nothing is not started, a read of nothing is
   }
   return vio;
 }

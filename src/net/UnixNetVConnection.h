@@ -317,6 +317,9 @@ protected:
 
 private:
   void reenable_with_nh_locked(NetState &s);
+  /// do_io_read_splice / do_io_write_splice on direction s: the buffered do_io_* with no buffer,
+  /// then the pipe, and the VIO started as start_vio would (not a write of 0 bytes).
+  VIO *start_splice(NetState &s, Continuation *c, int64_t nbytes, SplicePipe *pipe);
   void set_local_addr();
 };
 
