@@ -125,11 +125,7 @@ UnixNetVConnection::splice_read_io(NetHandler &h)
       (void)signal_done(s, VC_EVENT_READ_COMPLETE);
       return;
     }
-    if (signal_and_update(s, VC_EVENT_READ_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s); // the SM changed the VIO's mutex or restarted the read: the next step sees it
+    if (!signal_and_recheck(s, lock, VC_EVENT_READ_READY, true)) {
       return;
     }
     if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0 || s.splice->room() <= 0) {
@@ -195,11 +191,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   if (s.splice->size() == 0) {
     // An empty pipe cannot finish the VIO: ask the SM to top it up first, as write_to_net_io does
     // at an empty buffer.
-    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_WRITE_READY, true)) {
       return;
     }
     if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0) {
@@ -241,11 +233,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   }
   if (!signalled || pipe.size() == 0) {
     // Room was made in the pipe: the SM may read its source again.
-    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_WRITE_READY, true)) {
       return;
     }
   }
