@@ -475,9 +475,11 @@ UnixNetVConnection::signal_and_recheck(NetState &s, MutexTryLock &lock, int even
   if (signal_and_update(s, event) == SignalResult::kClosed) {
     return false;
   }
-  if (lock.get_mutex() != s.vio.mutex.get() || (spliced && !is_splicing(s))) {
-    // A new mutex: the one held here no longer protects the VIO. No pipe any more: the direction
-    // was restarted as a buffered one (or stopped), which the splice step cannot serve.
+  if (lock.get_mutex() != s.vio.mutex.get() || is_splicing(s) != spliced) {
+    // A new mutex: the one held here no longer protects the VIO. A pipe where there was none, or
+    // none where there was one: the continuation restarted the direction in the other form
+    // (do_io_read_splice inside READ_READY, say), which this step cannot serve; the next step is
+    // the right kind.
     reschedule(s);
     return false;
   }

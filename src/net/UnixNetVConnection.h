@@ -285,9 +285,9 @@ public:
   SignalResult signal_error(NetState &s, int err);
   /// An event in the middle of an IO step (READ_READY, WRITE_READY, the write-buffer-empty event),
   /// `lock` being the step's lock on the VIO's mutex. True when the step may go on; false when the
-  /// continuation closed the VC (freed already), changed the VIO's mutex or, for a splice step
-  /// (`spliced`), restarted the direction without a pipe: the VC is then rescheduled, for the next
-  /// step to see the change.
+  /// continuation closed the VC (freed already), changed the VIO's mutex, or restarted the
+  /// direction spliced when the step is buffered or buffered when it is spliced (`spliced`): the
+  /// VC is then rescheduled, for the next step to see the change.
   bool signal_and_recheck(NetState &s, MutexTryLock &lock, int event, bool spliced = false);
   /// For the IO steps, right after taking the VIO's lock: a VC closed meanwhile (from another
   /// thread, or by a call-back) is freed here unless a call-back frame still runs on it; true means
