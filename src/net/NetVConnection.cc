@@ -7,6 +7,16 @@
 #include <cerrno>
 
 namespace iocore {
+namespace {
+  /// What a connection that cannot splice answers to do_io_read_splice / do_io_write_splice: no VIO,
+  /// and ENOTSUP in its lerrno (`err`).
+  VIO *refuse_splice(int &err)
+  {
+    err = ENOTSUP;
+    return nullptr;
+  }
+} // namespace
+
 Action *
 NetVConnection::send_OOB(Continuation *cont, char *buf, int len)
 {
@@ -23,23 +33,15 @@ NetVConnection::cancel_OOB()
 }
 
 VIO *
-NetVConnection::do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
+NetVConnection::do_io_read_splice(Continuation *, int64_t, SplicePipe *)
 {
-  (void)c;
-  (void)nbytes;
-  (void)pipe;
-  lerrno = ENOTSUP;
-  return nullptr;
+  return refuse_splice(lerrno);
 }
 
 VIO *
-NetVConnection::do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
+NetVConnection::do_io_write_splice(Continuation *, int64_t, SplicePipe *)
 {
-  (void)c;
-  (void)nbytes;
-  (void)pipe;
-  lerrno = ENOTSUP;
-  return nullptr;
+  return refuse_splice(lerrno);
 }
 
 int

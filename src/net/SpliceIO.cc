@@ -58,41 +58,36 @@ UnixNetVConnection::write_step(NetHandler &h)
 VIO *
 UnixNetVConnection::do_io_read_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
 {
-  assert_owner_thread();
-  IOCORE_ASSERT_USAGE(c != nullptr && pipe != nullptr && pipe->is_open(),
-                      "vc %" PRIu64 ": do_io_read_splice needs a continuation and an open pipe", id);
-  if (!can_splice()) {
-    lerrno = ENOTSUP;
-    return nullptr;
-  }
-  // do_io_read without a buffer sets the VIO up (forgetting any earlier pipe) and leaves it
-  // stopped; the pipe then starts it.
-  VIO *vio = do_io_read(c, nbytes, nullptr);
-  if (vio == nullptr) {
-    return nullptr;
-  }
-  read.splice = pipe;
-  vio->reenable();
-  return vio;
+  return start_splice(read, c, nbytes, pipe);
 }
 
 VIO *
 UnixNetVConnection::do_io_write_splice(Continuation *c, int64_t nbytes, SplicePipe *pipe)
 {
+  return start_splice(write, c, nbytes, pipe);
+}
+
+VIO *
+UnixNetVConnection::start_splice(NetState &s, Continuation *c, int64_t nbytes, SplicePipe *pipe)
+{
   assert_owner_thread();
+  bool is_read = s.dir == Direction::kRead;
   IOCORE_ASSERT_USAGE(c != nullptr && pipe != nullptr && pipe->is_open(),
-                      "vc %" PRIu64 ": do_io_write_splice needs a continuation and an open pipe", id);
+                      "vc %" PRIu64 ": %s needs a continuation and an open pipe", id,
+                      is_read ? "do_io_read_splice" : "do_io_write_splice");
   if (!can_splice()) {
     lerrno = ENOTSUP;
     return nullptr;
   }
-  VIO *vio = do_io_write(c, nbytes, nullptr);
+  // do_io_read / do_io_write without a buffer sets the VIO up (forgetting any earlier pipe) and
+  // leaves it stopped; the pipe then starts it.
+  VIO *vio = is_read ? do_io_read(c, nbytes, nullptr) : do_io_write(c, nbytes, nullptr);
   if (vio == nullptr) {
     return nullptr;
   }
-  write.splice = pipe;
-  if (nbytes != 0) {
-    vio->reenable(); // as do_io_write: a write of nothing is not started
+  s.splice = pipe;
+  if (is_read || nbytes != 0) {
+    vio->reenable(); // as start_vio: a write of nothing is not started, a read of nothing is
   }
   return vio;
 }
@@ -130,11 +125,7 @@ UnixNetVConnection::splice_read_io(NetHandler &h)
       (void)signal_done(s, VC_EVENT_READ_COMPLETE);
       return;
     }
-    if (signal_and_update(s, VC_EVENT_READ_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s); // the SM changed the VIO's mutex or restarted the read: the next step sees it
+    if (!signal_and_recheck(s, lock, VC_EVENT_READ_READY, true)) {
       return;
     }
     if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0 || s.splice->room() <= 0) {
@@ -200,11 +191,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   if (s.splice->size() == 0) {
     // An empty pipe cannot finish the VIO: ask the SM to top it up first, as write_to_net_io does
     // at an empty buffer.
-    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_WRITE_READY, true)) {
       return;
     }
     if (!s.enabled.load(std::memory_order_relaxed) || s.vio.ntodo() <= 0) {
@@ -246,11 +233,7 @@ UnixNetVConnection::splice_write_io(NetHandler &h)
   }
   if (!signalled || pipe.size() == 0) {
     // Room was made in the pipe: the SM may read its source again.
-    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get() || !is_splicing(s)) {
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_WRITE_READY, true)) {
       return;
     }
   }

@@ -75,15 +75,9 @@ SpliceTunnel::counts(const Direction &d)
 }
 
 SpliceTunnel::Direction *
-SpliceTunnel::by_read_vio(const VIO *vio)
+SpliceTunnel::direction_of(const VIO *vio, VIO *Direction::*which)
 {
-  return vio == nullptr ? nullptr : vio == _ab.read_vio ? &_ab : vio == _ba.read_vio ? &_ba : nullptr;
-}
-
-SpliceTunnel::Direction *
-SpliceTunnel::by_write_vio(const VIO *vio)
-{
-  return vio == nullptr ? nullptr : vio == _ab.write_vio ? &_ab : vio == _ba.write_vio ? &_ba : nullptr;
+  return vio == nullptr ? nullptr : vio == _ab.*which ? &_ab : vio == _ba.*which ? &_ba : nullptr;
 }
 
 int
@@ -93,8 +87,10 @@ SpliceTunnel::handle_event(int event, void *data)
   if (_end != End::kRunning) {
     return EVENT_DONE;
   }
-  Direction *rd = by_read_vio(vio);
-  Direction *wd = by_write_vio(vio);
+  // Read events concern the direction whose source the VIO reads, write events the one whose
+  // destination it writes.
+  Direction *rd = direction_of(vio, &Direction::read_vio);
+  Direction *wd = direction_of(vio, &Direction::write_vio);
   switch (event) {
   case VC_EVENT_READ_READY:
     if (rd != nullptr) {
@@ -173,9 +169,7 @@ SpliceTunnel::finish_direction(Direction &d)
     return;
   }
   d.done = true;
-  if (d.write_vio != nullptr) {
-    d.final.written = d.write_vio->ndone;
-    d.write_vio     = nullptr;
+  if (forget_vio(d.write_vio, d.final.written)) {
     d.dst->do_io_shutdown(IO_SHUTDOWN_WRITE);
   }
 }
@@ -210,26 +204,31 @@ SpliceTunnel::abandon_direction(Direction &d)
   }
 }
 
+bool
+SpliceTunnel::forget_vio(VIO *&vio, int64_t &count)
+{
+  if (vio == nullptr) {
+    return false;
+  }
+  count = vio->ndone;
+  vio   = nullptr;
+  return true;
+}
+
 void
 SpliceTunnel::stop_read(Direction &d)
 {
-  if (d.read_vio == nullptr) {
-    return;
+  if (forget_vio(d.read_vio, d.final.read)) {
+    d.src->do_io_read(nullptr, 0, nullptr);
   }
-  d.final.read = d.read_vio->ndone;
-  d.read_vio   = nullptr;
-  d.src->do_io_read(nullptr, 0, nullptr);
 }
 
 void
 SpliceTunnel::stop_write(Direction &d)
 {
-  if (d.write_vio == nullptr) {
-    return;
+  if (forget_vio(d.write_vio, d.final.written)) {
+    d.dst->do_io_write(nullptr, 0, nullptr);
   }
-  d.final.written = d.write_vio->ndone;
-  d.write_vio     = nullptr;
-  d.dst->do_io_write(nullptr, 0, nullptr);
 }
 
 void

@@ -469,6 +469,23 @@ UnixNetVConnection::signal_error(NetState &s, int err)
   return signal_done(s, VC_EVENT_ERROR);
 }
 
+bool
+UnixNetVConnection::signal_and_recheck(NetState &s, MutexTryLock &lock, int event, bool spliced)
+{
+  if (signal_and_update(s, event) == SignalResult::kClosed) {
+    return false;
+  }
+  if (lock.get_mutex() != s.vio.mutex.get() || is_splicing(s) != spliced) {
+    // A new mutex: the one held here no longer protects the VIO. A pipe where there was none, or
+    // none where there was one: the continuation restarted the direction in the other form
+    // (do_io_read_splice inside READ_READY, say), which this step cannot serve; the next step is
+    // the right kind.
+    reschedule(s);
+    return false;
+  }
+  return true;
+}
+
 // --- The read path -------------------------------------------------------------------------------------
 
 void
@@ -618,12 +635,7 @@ UnixNetVConnection::finish_read(MutexTryLock &lock, int64_t total, bool had_no_b
       (void)signal_done(s, VC_EVENT_READ_COMPLETE);
       return;
     }
-    if (signal_and_update(s, VC_EVENT_READ_READY) == SignalResult::kClosed) {
-      return;
-    }
-    if (lock.get_mutex() != s.vio.mutex.get()) {
-      // The continuation changed the VIO's mutex: the one held here no longer protects the VIO.
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_READ_READY)) {
       return;
     }
     writer = s.vio.buffer.writer();
@@ -695,11 +707,7 @@ UnixNetVConnection::top_up_write(NetState &s, MutexTryLock &lock)
   // stalls. With all of nbytes already buffered there is no WRITE_READY here; one comes only after a
   // step the socket cut short (docs/events.md).
   if (top.towrite != ntodo && !buf.writer()->high_water()) {
-    if (signal_and_update(s, VC_EVENT_WRITE_READY) == SignalResult::kClosed) {
-      return {};
-    }
-    if (lock.get_mutex() != s.vio.mutex.get()) {
-      reschedule(s);
+    if (!signal_and_recheck(s, lock, VC_EVENT_WRITE_READY)) {
       return {};
     }
     ntodo = s.vio.ntodo();
@@ -758,16 +766,10 @@ UnixNetVConnection::finish_write(NetState &s, MutexTryLock &lock, int64_t total_
   } else if (wbe_event != write_buffer_empty_event) {
     event = wbe_event; // the write-buffer-empty trap fired and nothing else is being sent
   }
-  if (event != 0) {
-    if (signal_and_update(s, event) == SignalResult::kClosed) {
-      return;
-    }
-    // The state machine may change the mutex in the write-buffer-empty call-back too; ATS only checks
-    // after WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
-    if (lock.get_mutex() != s.vio.mutex.get()) {
-      reschedule(s);
-      return;
-    }
+  // The state machine may change the mutex in the write-buffer-empty call-back too; ATS only checks
+  // after WRITE_READY. Checked for every event here (NetVC.MutexChangedInWriteBufferEmptyCallbackIsHonoured).
+  if (event != 0 && !signal_and_recheck(s, lock, event)) {
+    return;
   }
   if (needs & kReadable) {
     reschedule(read);

@@ -283,6 +283,12 @@ public:
   SignalResult signal_done(NetState &s, int event);
   /// lerrno = err, then signal_done(VC_EVENT_ERROR) (ATS: read_signal_error / write_signal_error).
   SignalResult signal_error(NetState &s, int err);
+  /// An event in the middle of an IO step (READ_READY, WRITE_READY, the write-buffer-empty event),
+  /// `lock` being the step's lock on the VIO's mutex. True when the step may go on; false when the
+  /// continuation closed the VC (freed already), changed the VIO's mutex, or restarted the
+  /// direction spliced when the step is buffered or buffered when it is spliced (`spliced`): the
+  /// VC is then rescheduled, for the next step to see the change.
+  bool signal_and_recheck(NetState &s, MutexTryLock &lock, int event, bool spliced = false);
   /// For the IO steps, right after taking the VIO's lock: a VC closed meanwhile (from another
   /// thread, or by a call-back) is freed here unless a call-back frame still runs on it; true means
   /// the step must return at once without touching the VC.
@@ -317,6 +323,9 @@ protected:
 
 private:
   void reenable_with_nh_locked(NetState &s);
+  /// do_io_read_splice / do_io_write_splice on direction s: the buffered do_io_* with no buffer,
+  /// then the pipe, and the VIO started as start_vio would (not a write of 0 bytes).
+  VIO *start_splice(NetState &s, Continuation *c, int64_t nbytes, SplicePipe *pipe);
   void set_local_addr();
 };
 

@@ -89,9 +89,11 @@ private:
   void abandon_direction(Direction &d);
   void stop_read(Direction &d);
   void stop_write(Direction &d);
+  /// Keep a running VIO's count in `count` and forget the VIO; false when it was forgotten already.
+  static bool forget_vio(VIO *&vio, int64_t &count);
   void end(End why);
-  Direction *by_read_vio(const VIO *vio);
-  Direction *by_write_vio(const VIO *vio);
+  /// The direction whose `which` end (&Direction::read_vio or &Direction::write_vio) is vio, or nullptr.
+  Direction *direction_of(const VIO *vio, VIO *Direction::*which);
   static Counts counts(const Direction &d);
 
   Continuation *_done;
