@@ -113,7 +113,7 @@ TEST_F(DrivenNet, APassStopsTakingRoundsAfterItsTimeBudgetAndTheNextPassGoesOn)
   // of (manual) time, so the 1 ms pass budget allows four rounds; later passes continue without a
   // new readiness edge (the VC stays triggered) until EAGAIN.
   run();
-  std::vector<char> data(16 * 4096, 'd');
+  std::vector<char> data(std::size_t{16} * 4096, 'd');
   ASSERT_EQ(::write(fds[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
   rec.on_read_ready = [this] { clock.advance(HRTIME_USECONDS(300)); };
   poller->make_ready(fds[0], kReadable);

@@ -28,7 +28,6 @@ using namespace iocore::test;
 using namespace std::chrono_literals;
 
 namespace {
-// --- TCP Fast Open -------------------------------------------------------------------------------
 // Server-side Fast Open needs net.ipv4.tcp_fastopen bit 2, off by default and host-wide; the test
 // runs in a child process with a network namespace of its own, where it may set it.
 

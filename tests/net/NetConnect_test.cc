@@ -65,7 +65,7 @@ TEST(NetConnect, BlackHoleConnectTimesOut)
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
     int f = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    ::connect(f, &ep.sa, ep.size());
+    (void)::connect(f, &ep.sa, ep.size()); // EINPROGRESS: it completes in the kernel's queue
     fillers.push_back(f);
   }
   Session client([](Session &s, int event, void *data) {
@@ -197,7 +197,7 @@ private:
 /// Connect to ep with `on_open` run in the NET_EVENT_OPEN call-back, then wait until the
 /// connection is gone; returns how much NetStats::connect_failures grew.
 int64_t
-connect_failures_of(const IpEndpoint &ep, std::function<void(Session &)> on_open)
+connect_failures_of(const IpEndpoint &ep, const std::function<void(Session &)> &on_open)
 {
   int64_t before = net_stats_snapshot().connect_failures;
   Session client([on_open](Session &s, int event, void *data) {

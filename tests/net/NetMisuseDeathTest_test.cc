@@ -27,8 +27,6 @@ using namespace iocore::test;
 using namespace std::chrono_literals;
 
 namespace {
-// --- Misuse: debug builds abort with a message naming the broken rule --------------------------------------
-
 /// Accepts one connection with a reading session, then runs `misuse` on the test thread with the
 /// session. Only returns if the misuse went unnoticed.
 void

@@ -26,8 +26,6 @@ using namespace iocore::test;
 using namespace std::chrono_literals;
 
 namespace {
-// --- Data that arrived before a reset ---------------------------------------------------------------------
-
 /// What a reset-test session saw: the write side's error and the read side's end.
 struct ResetOutcome {
   std::atomic<int> write_lerrno{0};
@@ -39,7 +37,7 @@ struct ResetOutcome {
 /// (starting the read at accept, or only once the write side has failed) and closes once both
 /// sides have ended: either may learn of the reset first, and neither end closes the other.
 std::unique_ptr<Session>
-streaming_session(std::shared_ptr<ResetOutcome> out, bool read_from_start)
+streaming_session(const std::shared_ptr<ResetOutcome> &out, bool read_from_start)
 {
   return std::make_unique<Session>([out, read_from_start](Session &s, int event, void *data) {
     auto start_reading = [&s] {

@@ -129,7 +129,7 @@ TEST(NetTimeouts, DefaultInactivityTimeoutAppliesWhenNoneWasSet)
 /// Accepts connections, stops both directions without a continuation (so nobody is left to tell)
 /// and arms a timeout, as an SM that gives a connection up would.
 std::unique_ptr<Session>
-orphaning_session(std::function<void(NetVConnection *)> arm)
+orphaning_session(const std::function<void(NetVConnection *)> &arm)
 {
   return std::make_unique<Session>([arm](Session &s, int event, void *) {
     if (event == NET_EVENT_ACCEPT) {

@@ -26,7 +26,7 @@ TEST(NetVCFourThreads, ConcurrentTransfersOnEveryNetThread)
   // the four listening sockets: every thread ends up on both sides of some transfers.
   constexpr int kThreads     = 4;
   constexpr int kConnections = 64;
-  constexpr int64_t kBytes   = 256 * 1024;
+  constexpr int64_t kBytes   = int64_t{256} * 1024;
   std::set<EThread *> server_threads, client_threads;
   TesterServer server(transfer_spec(kBytes, INT64_MAX, BUFFER_SIZE_INDEX_4K));
   std::vector<std::unique_ptr<VCTester>> clients;

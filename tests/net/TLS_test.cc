@@ -160,7 +160,7 @@ TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
   NetEnvironment env;
   // Unequal sizes: the client half-closes (close_notify + FIN) long before the server is done, and
   // the server must still be able to write after it has seen the client's close_notify.
-  Exchange x(spec(64 * 1024, 1, 2), spec(4 * 1024 * 1024, 2, 1));
+  Exchange x(spec(int64_t{64} * 1024, 1, 2), spec(int64_t{4} * 1024 * 1024, 2, 1));
   ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost")));
   EXPECT_FALSE(x.client.data_mismatch);
   EXPECT_FALSE(x.server.data_mismatch);
@@ -448,8 +448,8 @@ TEST(TLS, BulkTransferThroughSmallBuffersKeepsEveryByte)
   TestPKI pki;
   auto leaf = pki.issue("localhost", {"DNS:localhost"});
   NetEnvironment env;
-  VCTestSpec cs   = spec(8 * 1024 * 1024, 1, 2);
-  VCTestSpec ss   = spec(8 * 1024 * 1024, 2, 1);
+  VCTestSpec cs   = spec(int64_t{8} * 1024 * 1024, 1, 2);
+  VCTestSpec ss   = spec(int64_t{8} * 1024 * 1024, 2, 1);
   cs.buffer_index = BUFFER_SIZE_INDEX_4K;
   ss.buffer_index = BUFFER_SIZE_INDEX_4K;
   cs.write_chunk  = 1000; // many small WRITE_READY top-ups: SSL_write retries with the socket full
@@ -472,14 +472,14 @@ TEST(TLS, ManyConcurrentConnectionsOnTwoThreads)
   TestAcceptor acceptor(
       [&](NetVConnection *vc) {
         std::lock_guard<std::mutex> g(servers_mutex);
-        servers.push_back(std::make_unique<VCTester>(spec(64 * 1024, 2, 1)));
+        servers.push_back(std::make_unique<VCTester>(spec(int64_t{64} * 1024, 2, 1)));
         servers.back()->start(vc);
       },
       /*serialised=*/false);
   int port = listen_tls(acceptor, make_server({leaf}));
   std::vector<std::unique_ptr<VCTester>> clients;
   for (int i = 0; i < kConns; ++i) {
-    clients.push_back(std::make_unique<VCTester>(spec(64 * 1024, 1, 2)));
+    clients.push_back(std::make_unique<VCTester>(spec(int64_t{64} * 1024, 1, 2)));
     connect_tls(*clients.back(), port, client_options(pki, "localhost"));
   }
   for (auto &c : clients) {

@@ -17,6 +17,7 @@ std::vector<T *>
 alloc_n(ClassAllocator<T> &a, int n)
 {
   std::vector<T *> v;
+  v.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     v.push_back(a.alloc());
   }

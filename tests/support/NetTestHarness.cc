@@ -306,8 +306,8 @@ SocketListener::SocketListener()
 {
   _fd           = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   IpEndpoint ep = IpEndpoint::loopback(AF_INET, 0);
-  ::bind(_fd, &ep.sa, ep.size());
-  ::listen(_fd, 128);
+  EXPECT_EQ(::bind(_fd, &ep.sa, ep.size()), 0) << std::strerror(errno);
+  EXPECT_EQ(::listen(_fd, 128), 0) << std::strerror(errno);
   sockaddr_in sin{};
   socklen_t len = sizeof(sin);
   ::getsockname(_fd, reinterpret_cast<sockaddr *>(&sin), &len);
@@ -337,7 +337,7 @@ unused_port()
 {
   int fd        = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   IpEndpoint ep = IpEndpoint::loopback(AF_INET, 0);
-  ::bind(fd, &ep.sa, ep.size());
+  EXPECT_EQ(::bind(fd, &ep.sa, ep.size()), 0) << std::strerror(errno);
   sockaddr_in sin{};
   socklen_t len = sizeof(sin);
   ::getsockname(fd, reinterpret_cast<sockaddr *>(&sin), &len);

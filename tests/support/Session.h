@@ -37,8 +37,8 @@ public:
   {
     {
       std::lock_guard<std::mutex> g(_m);
-      events.push_back(event);
-      times.push_back(std::chrono::steady_clock::now());
+      _events.push_back(event);
+      _times.push_back(std::chrono::steady_clock::now());
     }
     if (event == NET_EVENT_OPEN || event == NET_EVENT_ACCEPT) {
       vc = static_cast<NetVConnection *>(data);
@@ -76,9 +76,9 @@ public:
   std::chrono::steady_clock::time_point time_of(int event)
   {
     std::lock_guard<std::mutex> g(_m);
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      if (events[i] == event) {
-        return times[i];
+    for (std::size_t i = 0; i < _events.size(); ++i) {
+      if (_events[i] == event) {
+        return _times[i];
       }
     }
     return {};
@@ -88,9 +88,9 @@ public:
   {
     std::lock_guard<std::mutex> g(_m);
     std::chrono::steady_clock::time_point last{};
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      if (events[i] == event && times[i] <= limit) {
-        last = times[i];
+    for (std::size_t i = 0; i < _events.size(); ++i) {
+      if (_events[i] == event && _times[i] <= limit) {
+        last = _times[i];
       }
     }
     return last;
@@ -102,7 +102,7 @@ public:
   std::vector<int> event_list()
   {
     std::lock_guard<std::mutex> g(_m);
-    return events;
+    return _events;
   }
 
   React react;
@@ -122,8 +122,8 @@ public:
 private:
   std::array<std::atomic<bool>, 256> _seen{};
   std::mutex _m;
-  std::vector<int> events;
-  std::vector<std::chrono::steady_clock::time_point> times;
+  std::vector<int> _events;
+  std::vector<std::chrono::steady_clock::time_point> _times;
 };
 
 /// Server side: one Session per accepted connection, created with `make`.
@@ -195,7 +195,7 @@ reading_reaction(Session &s, int event, void *)
 
 /// A Session with the common reaction; `after_accept` runs once the read has started.
 inline std::unique_ptr<Session>
-reading_session(std::function<void(Session &)> after_accept = {})
+reading_session(const std::function<void(Session &)> &after_accept = {})
 {
   return std::make_unique<Session>([after_accept](Session &s, int event, void *data) {
     int r = reading_reaction(s, event, data);

@@ -18,8 +18,6 @@ using namespace iocore;
 using iocore::test::ManualClock;
 
 namespace {
-// --- the Clock contract, for the fake and the real clock -----------------------------------------
-
 struct ManualClockDriver {
   ManualClock clock;
   Clock &get() { return clock; }

@@ -23,8 +23,6 @@ using iocore::test::EventWaiter;
 using iocore::test::ManualClock;
 
 namespace {
-// --- lifetime and wake-up, with a real clock ----------------------------------------------------
-
 TEST(EThread, EventsStillPendingAtDestructionAreFreedWithoutBeingCalled)
 {
   CallRecorder r(new_ProxyMutex());

@@ -18,8 +18,6 @@ using namespace iocore;
 using iocore::test::EventWaiter;
 
 namespace {
-// --- EventWaiter ---------------------------------------------------------------------------------
-
 TEST(EventWaiter, WaitForReturnsTrueOnceTheCountIsReached)
 {
   EventWaiter w;

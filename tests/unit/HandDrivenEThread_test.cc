@@ -28,7 +28,7 @@ namespace {
 class LockHolder
 {
 public:
-  explicit LockHolder(Ptr<ProxyMutex> m)
+  explicit LockHolder(const Ptr<ProxyMutex> &m)
       : _thread([this, m] {
           MutexLock lock(m, nullptr);
           _held.notify();

@@ -16,8 +16,6 @@ using namespace iocore;
 using namespace iocore::test;
 
 namespace {
-// --- IOBufferData / IOBufferBlock ----------------------------------------------------------------------
-
 TEST(IOBufferBlock, AllocGivesAnEmptyBlockOfTheSizeClass)
 {
   Ptr<IOBufferBlock> b = new_block(BUFFER_SIZE_INDEX_1K);

@@ -14,10 +14,7 @@ using namespace iocore;
 
 namespace {
 static_assert(MAX_BUFFER_SIZE_INDEX == 14 && DEFAULT_BUFFER_SIZES == 15);
-
 static_assert(MAX_MIOBUFFER_READERS == 5);
-
-// --- size classes -------------------------------------------------------------------------------------
 
 TEST(IOBufferSizes, IndexToBufferSizeIs128ShiftedByIndex)
 {
@@ -36,7 +33,7 @@ TEST(IOBufferSizes, BufferSizeToIndexPicksTheSmallestFittingClassCappedAtMax)
   EXPECT_EQ(buffer_size_to_index(129), BUFFER_SIZE_INDEX_256);
   EXPECT_EQ(buffer_size_to_index(4096), BUFFER_SIZE_INDEX_4K);
   EXPECT_EQ(buffer_size_to_index(4097), BUFFER_SIZE_INDEX_8K);
-  EXPECT_EQ(buffer_size_to_index(2 * 1024 * 1024), BUFFER_SIZE_INDEX_2M);
+  EXPECT_EQ(buffer_size_to_index(int64_t{2} * 1024 * 1024), BUFFER_SIZE_INDEX_2M);
   EXPECT_EQ(buffer_size_to_index(int64_t{1} << 30), BUFFER_SIZE_INDEX_2M);
   EXPECT_EQ(buffer_size_to_index(int64_t{1} << 30, BUFFER_SIZE_INDEX_32K), BUFFER_SIZE_INDEX_32K);
   for (int64_t i = 0; i <= MAX_BUFFER_SIZE_INDEX; ++i) {

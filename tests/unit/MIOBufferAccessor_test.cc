@@ -15,8 +15,6 @@ using namespace iocore;
 using namespace iocore::test;
 
 namespace {
-// --- MIOBufferAccessor ----------------------------------------------------------------------------------
-
 TEST(MIOBufferAccessor, WriterForSetsTheBufferWithoutAReader)
 {
   Buffer b = make(BUFFER_SIZE_INDEX_128);

@@ -18,8 +18,6 @@ using namespace iocore;
 using iocore::test::ManualClock;
 
 namespace {
-// --- ManualClock ---------------------------------------------------------------------------------
-
 TEST(ManualClock, StartsAtTheGivenTimeAndDefaultsWellAboveZero)
 {
   ManualClock a(HRTIME_SECONDS(5));
@@ -53,6 +51,7 @@ TEST(ManualClock, ConcurrentAdvancesAllCount)
 {
   ManualClock c(0);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 10000; ++j) {

@@ -100,7 +100,7 @@ thread_state(pid_t tid)
   }
   // "tid (comm) S ...": the state follows the last ')' (comm may contain anything).
   auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : '\0';
 }
 
 TEST(ProxyMutex, AcquireBlocksUntilTheHolderReleases)
@@ -140,6 +140,7 @@ TEST(ProxyMutex, ExcludesConcurrentWriters)
   Ptr<ProxyMutex> m = new_ProxyMutex();
   long counter      = 0;
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 20000; ++j) {

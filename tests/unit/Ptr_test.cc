@@ -60,8 +60,9 @@ TEST(Ptr, FreeIsCalledExactlyOnceWhenLastCopyGoes)
   {
     Ptr<Counted> a(&obj);
     {
-      Ptr<Counted> b = a;
-      Ptr<Counted> c(b);
+      // The copies are what is tested: each takes a reference.
+      Ptr<Counted> b = a; // NOLINT(performance-unnecessary-copy-initialization)
+      Ptr<Counted> c(b);  // NOLINT(performance-unnecessary-copy-initialization)
       EXPECT_EQ(obj.refcount(), 3);
     }
     EXPECT_EQ(obj.refcount(), 1);
@@ -75,7 +76,7 @@ TEST(Ptr, DefaultFreeDeletesTheObject)
   int deleted = 0;
   {
     Ptr<Derived> p(new Derived(&deleted));
-    Ptr<Derived> q = p;
+    Ptr<Derived> q = p; // NOLINT(performance-unnecessary-copy-initialization): a second reference, on purpose
   }
   EXPECT_EQ(deleted, 1);
 }
@@ -252,6 +253,7 @@ TEST(Ptr, CopiesDroppedConcurrentlyOnManyThreadsFreeOnce)
   {
     Ptr<Counted> root(&obj);
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int i = 0; i < 4; ++i) {
       threads.emplace_back([copy = root]() mutable {
         for (int j = 0; j < 10000; ++j) {
