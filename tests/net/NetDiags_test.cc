@@ -1,4 +1,5 @@
-// One connection can be followed in the diagnostics by its id, from accept to close.
+// One connection can be followed in the diagnostics by its id, from accept to close: with the
+// iocore_net, accept and socket debug tags on, every step of an echoed connection names it.
 #include "support/NetTestHarness.h"
 #include "support/Echo.h"
 

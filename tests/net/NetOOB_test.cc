@@ -1,4 +1,5 @@
-// Out-of-band data: send_OOB completes and the peer receives the byte as urgent data.
+// Out-of-band data: send_OOB on an echoed loopback connection completes (VC_EVENT_OOB_COMPLETE) and
+// the peer receives the byte as urgent data.
 #include "support/NetTestHarness.h"
 #include "support/Echo.h"
 

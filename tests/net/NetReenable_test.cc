@@ -1,4 +1,5 @@
-// Reenabling a connection's read VIO from a thread that is not the connection's own resumes reading.
+// Reenabling a connection's read VIO from a thread that is not the connection's own: the test
+// thread consumes and reenables under the VIO's lock, and reading goes on to READ_COMPLETE.
 #include "net/LingeringClose.h"
 #include "support/Session.h"
 #include "support/NetTestHarness.h"

@@ -1,4 +1,5 @@
-// Half-close: do_io_shutdown(IO_SHUTDOWN_WRITE) sends a FIN while reading goes on.
+// Half-close: do_io_shutdown(IO_SHUTDOWN_WRITE) on an echo sends a FIN at once, while the read
+// side goes on taking every byte the peer sends after it.
 #include "support/NetTestHarness.h"
 #include "support/Echo.h"
 

@@ -1,4 +1,5 @@
-// The NetStats counters add up for one echoed connection.
+// The NetStats counters add up for one echoed connection: accepts, connections open, bytes and
+// calls to read and write while it is open.
 #include "support/NetTestHarness.h"
 #include "support/Echo.h"
 

@@ -1,4 +1,5 @@
-// Many NetVCTest-style transfers at once, on every one of four net threads.
+// Many NetVCTest-style transfers at once, on every one of four net threads: each side writes a
+// known pattern and checks every byte it reads, and both ends of the connections spread over the threads.
 #include "support/NetTestHarness.h"
 #include "support/TesterServer.h"
 

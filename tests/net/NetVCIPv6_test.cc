@@ -1,4 +1,5 @@
-// A NetVCTest-style transfer accepted and connected over the IPv6 loopback (skipped where there is none).
+// A NetVCTest-style transfer accepted and connected over the IPv6 loopback, each side checking
+// every byte and the addresses the connection reports (skipped where the machine has no ::1).
 #include "support/NetTestHarness.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// NetVCOptions on an accepted connection: the socket options and the addresses are applied.
+// NetVCOptions on an accepted connection: the socket options asked for (TCP_NODELAY, keep-alive)
+// are set on the socket, and the local and remote addresses reported are the real ones.
 #include "support/NetTestHarness.h"
 #include "support/Echo.h"
 

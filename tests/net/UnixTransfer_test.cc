@@ -1,4 +1,5 @@
-// NetVCTest-style transfers over a Unix-domain socket path: every byte arrives, over a table of sizes.
+// NetVCTest-style transfers over a Unix-domain socket path: each side writes a known pattern and
+// checks every byte it reads, over a table of sizes and buffer sizes.
 #include "support/NetTestHarness.h"
 #include "support/TempDir.h"
 #include "support/TesterServer.h"

@@ -1,4 +1,5 @@
-// Unit tests of Action: adopting a continuation and its mutex, cancel, copies, and the result sentinels.
+// Unit tests of Action, what schedule and connect calls return: adopting a continuation and its
+// mutex, cancel, copies, and the result sentinels.
 #include "iocore/eventsystem/Action.h"
 #include "support/TwoStates.h"
 #include "iocore/eventsystem/Continuation.h"

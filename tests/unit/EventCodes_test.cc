@@ -1,4 +1,5 @@
-// The event codes' numeric values and the names used for them in logs.
+// The event codes' numeric values (fixed by the API, as in ATS) and the names used for them in
+// logs, unknown codes included.
 #include "iocore/eventsystem/Action.h"
 #include "iocore/eventsystem/Continuation.h"
 #include "iocore/eventsystem/EventCodes.h"

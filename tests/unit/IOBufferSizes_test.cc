@@ -1,4 +1,5 @@
-// The IO buffer size classes: index to size and size to index.
+// The IO buffer size classes: index to size (128 bytes shifted by the index) and size to index
+// (the smallest class that fits, capped at the largest).
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include <gtest/gtest.h>

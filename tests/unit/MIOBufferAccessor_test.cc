@@ -1,4 +1,5 @@
-// Unit tests of MIOBufferAccessor: writer_for and reader_for, and freeing the buffer clears it.
+// Unit tests of MIOBufferAccessor, the buffer handle a VIO holds: writer_for and reader_for, and
+// freeing the buffer clears the accessors that point at it.
 #include "iocore/eventsystem/IOBuffer.h"
 #include "support/TestBuffers.h"
 

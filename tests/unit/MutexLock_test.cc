@@ -1,4 +1,5 @@
-// Unit tests of MutexLock: holds for its scope, early release, the null mutex, and keeping the mutex alive.
+// Unit tests of MutexLock, the scoped lock (ATS's SCOPED_MUTEX_LOCK): holds for its scope, early
+// release, the null mutex, and keeping the mutex alive while held.
 #include "iocore/eventsystem/EThread.h"
 #include "iocore/eventsystem/Lock.h"
 

@@ -1,4 +1,5 @@
-// Unit tests of RefCountObj itself: a copy starts with no references.
+// Unit tests of RefCountObj itself, the base Ptr<> counts through: a copy of an object starts
+// with no references of its own.
 #include "iocore/eventsystem/Ptr.h"
 #include "support/Counted.h"
 
