@@ -242,7 +242,7 @@ std::thread
 send_in_thread(SocketPeer &peer, int64_t n, uint8_t seed, std::atomic<bool> &ok, bool shut = true)
 {
   return std::thread([&peer, n, seed, &ok, shut] {
-    constexpr int64_t kChunk = 256 * 1024;
+    constexpr int64_t kChunk = int64_t{256} * 1024;
     bool good                = true;
     for (int64_t off = 0; good && off < n; off += kChunk) {
       int64_t len = std::min(kChunk, n - off);

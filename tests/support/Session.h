@@ -49,12 +49,13 @@ public:
     if (event == VC_EVENT_ERROR) {
       error_lerrno = vc->lerrno;
     }
-    // Marked seen only once the event's details are stored: a waiter woken by an earlier
-    // notify polls saw() and must never find the event without its errno.
+    int r = react ? react(*this, event, data) : EVENT_DONE;
+    // Marked seen only once the event's details are stored and the reaction has run: a waiter
+    // woken by an earlier notify polls saw() and must never find the event without its errno, or
+    // without what the reaction set up (the read VIO of an accepted connection, say).
     if (event >= 0 && event < static_cast<int>(_seen.size())) {
       _seen[event].store(true);
     }
-    int r = react ? react(*this, event, data) : EVENT_DONE;
     got.notify();
     return r;
   }
