@@ -90,7 +90,7 @@ BM_VectorRingWriteConsume(benchmark::State &state)
 {
   const auto chunk = static_cast<std::size_t>(state.range(0));
   std::string data(chunk, 'd');
-  VectorRing ring(32768 * 2);
+  VectorRing ring(std::size_t{2} * 32768);
   for (auto _ : state) {
     ring.write(data.data(), chunk);
     benchmark::DoNotOptimize(ring.consume(chunk));
@@ -123,7 +123,7 @@ BM_VectorRingWriteRead(benchmark::State &state)
   const auto chunk = static_cast<std::size_t>(state.range(0));
   std::string data(chunk, 'd');
   std::string out(chunk, '\0');
-  VectorRing ring(32768 * 2);
+  VectorRing ring(std::size_t{2} * 32768);
   for (auto _ : state) {
     ring.write(data.data(), chunk);
     ring.read(out.data(), chunk);

@@ -126,10 +126,10 @@ namespace {
 
   TEST(HttpParser, OversizedHeadIs431)
   {
-    std::string req = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(17 * 1024, 'a') + "\r\n\r\n";
+    std::string req = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(std::size_t{17} * 1024, 'a') + "\r\n\r\n";
     EXPECT_EQ(parse(req).final_status, HttpParseStatus::kHeadTooLarge);
     EXPECT_EQ(parse(req, 1000).final_status, HttpParseStatus::kHeadTooLarge);
-    std::string ok = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(15 * 1024, 'a') + "\r\n\r\n";
+    std::string ok = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(std::size_t{15} * 1024, 'a') + "\r\n\r\n";
     EXPECT_EQ(parse(ok).requests.size(), 1u);
   }
 

@@ -1,7 +1,6 @@
 // TLS through sslNetProcessor: real OpenSSL on both ends over loopback, certificates made by a
 // throw-away CA per test. Handshake in the NetHandler's pass, plaintext VIOs, close_notify half-close,
-// SNI certificate choice, ALPN, peer verification (name, address, CA), handshake failures and the
-// handshake timeout, configuration errors, TLS 1.2 peers on either side and refused renegotiation.
+// SNI, ALPN, peer verification, handshake failures and timeout, migration, TLS 1.2 peers, renegotiation.
 #include "iocore/iocore.h"
 
 #include "support/NetTestHarness.h"
@@ -99,14 +98,6 @@ listen_tls(TestAcceptor &acceptor, std::shared_ptr<const TLSServerContext> ctx)
   return acceptor.listen(opt, sslNetProcessor);
 }
 
-void
-connect_tls(VCTester &client, int port, const NetVCOptions &opt)
-{
-  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(port));
-  MutexLock lock(client.mutex, nullptr);
-  sslNetProcessor.connect_re(&client, &ep.sa, &opt);
-}
-
 NetVCOptions
 client_options(const TestPKI &pki, const std::string &sni, const std::string &alpn = "")
 {
@@ -162,8 +153,6 @@ struct Exchange {
   TestAcceptor acceptor;
 };
 
-} // namespace
-
 TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
 {
   TestPKI pki;
@@ -171,7 +160,7 @@ TEST(TLS, DataCrossesBothWaysAndCloseNotifyHalfClosesEachDirection)
   NetEnvironment env;
   // Unequal sizes: the client half-closes (close_notify + FIN) long before the server is done, and
   // the server must still be able to write after it has seen the client's close_notify.
-  Exchange x(spec(64 * 1024, 1, 2), spec(4 * 1024 * 1024, 2, 1));
+  Exchange x(spec(int64_t{64} * 1024, 1, 2), spec(int64_t{4} * 1024 * 1024, 2, 1));
   ASSERT_TRUE(x.run(make_server({leaf}), client_options(pki, "localhost")));
   EXPECT_FALSE(x.client.data_mismatch);
   EXPECT_FALSE(x.server.data_mismatch);
@@ -459,8 +448,8 @@ TEST(TLS, BulkTransferThroughSmallBuffersKeepsEveryByte)
   TestPKI pki;
   auto leaf = pki.issue("localhost", {"DNS:localhost"});
   NetEnvironment env;
-  VCTestSpec cs   = spec(8 * 1024 * 1024, 1, 2);
-  VCTestSpec ss   = spec(8 * 1024 * 1024, 2, 1);
+  VCTestSpec cs   = spec(int64_t{8} * 1024 * 1024, 1, 2);
+  VCTestSpec ss   = spec(int64_t{8} * 1024 * 1024, 2, 1);
   cs.buffer_index = BUFFER_SIZE_INDEX_4K;
   ss.buffer_index = BUFFER_SIZE_INDEX_4K;
   cs.write_chunk  = 1000; // many small WRITE_READY top-ups: SSL_write retries with the socket full
@@ -483,14 +472,14 @@ TEST(TLS, ManyConcurrentConnectionsOnTwoThreads)
   TestAcceptor acceptor(
       [&](NetVConnection *vc) {
         std::lock_guard<std::mutex> g(servers_mutex);
-        servers.push_back(std::make_unique<VCTester>(spec(64 * 1024, 2, 1)));
+        servers.push_back(std::make_unique<VCTester>(spec(int64_t{64} * 1024, 2, 1)));
         servers.back()->start(vc);
       },
       /*serialised=*/false);
   int port = listen_tls(acceptor, make_server({leaf}));
   std::vector<std::unique_ptr<VCTester>> clients;
   for (int i = 0; i < kConns; ++i) {
-    clients.push_back(std::make_unique<VCTester>(spec(64 * 1024, 1, 2)));
+    clients.push_back(std::make_unique<VCTester>(spec(int64_t{64} * 1024, 1, 2)));
     connect_tls(*clients.back(), port, client_options(pki, "localhost"));
   }
   for (auto &c : clients) {
@@ -506,93 +495,6 @@ TEST(TLS, ManyConcurrentConnectionsOnTwoThreads)
   }
 }
 
-TEST(TLSConfig, BadConfigurationsAreRefusedWithTheReason)
-{
-  TestPKI pki;
-  auto a = pki.issue("a.test", {"DNS:a.test"});
-  auto b = pki.issue("b.test", {"DNS:b.test"});
-  struct Case {
-    const char *what;
-    TLSServerConfig cfg;
-    const char *error_part;
-  };
-  auto config = [](std::string cert, std::string key, std::string alpn = "", std::string ciphers = "") {
-    TLSServerConfig c;
-    c.certificates.push_back({std::move(cert), std::move(key), {}});
-    c.alpn_protocols = std::move(alpn);
-    c.ciphers        = std::move(ciphers);
-    return c;
-  };
-  std::vector<Case> cases = {
-      {"no certificate", TLSServerConfig{}, "no certificate"},
-      {"missing file", config("/nonexistent/cert.pem", a.key_file), "/nonexistent/cert.pem"},
-      {"missing key", config(a.cert_file, "/nonexistent/key.pem"), "/nonexistent/key.pem"},
-      {"key of another certificate", config(a.cert_file, b.key_file), "does not match"},
-      {"bad ALPN list", config(a.cert_file, a.key_file, "h2,,http/1.1"), "ALPN"},
-      {"bad cipher list", config(a.cert_file, a.key_file, "", "NOT-A-CIPHER"), "cipher"},
-  };
-  for (const Case &c : cases) {
-    SCOPED_TRACE(c.what);
-    std::string error;
-    EXPECT_EQ(TLSServerContext::create(c.cfg, &error), nullptr);
-    EXPECT_NE(error.find(c.error_part), std::string::npos) << error;
-  }
-  std::string error;
-  EXPECT_NE(TLSServerContext::create(config(a.cert_file, a.key_file, "h2"), &error), nullptr) << error;
-}
-
-TEST(TLSConfig, ProcessorRefusesWhatItCannotUse)
-{
-  NetEnvironment env;
-  TestAcceptor acceptor([](NetVConnection *vc) { vc->do_io_close(); });
-  errno = 0;
-  NetProcessor::AcceptOptions opt; // no tls_context
-  opt.local_ip = IpEndpoint::loopback(AF_INET);
-  EXPECT_EQ(sslNetProcessor.accept(&acceptor, opt), nullptr);
-  EXPECT_EQ(errno, EINVAL);
-
-  VCTester client(spec(10, 1, 2));
-  NetVCOptions o;
-  o.ca_file = "/nonexistent/ca.pem";
-  connect_tls(client, unused_port(), o);
-  ASSERT_TRUE(client.wait_done());
-  EXPECT_EQ(client.read_terminal.load(), NET_EVENT_OPEN_FAILED);
-  EXPECT_EQ(client.lerrno.load(), ENET_SSL_FAILED);
-
-  VCTester long_sni(spec(10, 1, 2));
-  NetVCOptions o3;
-  o3.verify_peer    = false;
-  o3.sni_servername = std::string(300, 'a');
-  connect_tls(long_sni, unused_port(), o3);
-  ASSERT_TRUE(long_sni.wait_done());
-  EXPECT_EQ(long_sni.read_terminal.load(), NET_EVENT_OPEN_FAILED);
-  EXPECT_EQ(long_sni.lerrno.load(), EINVAL);
-
-  VCTester bad_alpn(spec(10, 1, 2));
-  NetVCOptions o2;
-  o2.verify_peer    = false;
-  o2.alpn_protocols = ",";
-  connect_tls(bad_alpn, unused_port(), o2);
-  ASSERT_TRUE(bad_alpn.wait_done());
-  EXPECT_EQ(bad_alpn.read_terminal.load(), NET_EVENT_OPEN_FAILED);
-}
-
-TEST(TLSConfig, PlainConnectionsHaveNoTLSInfo)
-{
-  NetEnvironment env;
-  std::optional<TLSInfo> seen = TLSInfo{};
-  TestAcceptor acceptor([&](NetVConnection *vc) {
-    seen = tls_info(vc); // before accepted.notify(), which the test thread waits for
-    vc->do_io_close();
-  });
-  int port  = acceptor.listen();
-  auto peer = SocketPeer::connect_to(static_cast<uint16_t>(port));
-  ASSERT_TRUE(peer);
-  ASSERT_TRUE(acceptor.accepted.wait_for(1));
-  EXPECT_FALSE(seen.has_value());
-}
-
-namespace {
 /// A TLS echo state machine for the migration test: what is read is written back.
 struct TLSEcho : Continuation {
   TLSEcho() : Continuation(new_ProxyMutex()) { set_handler(&TLSEcho::handle); }
@@ -670,7 +572,6 @@ struct BlockingTLSClient {
   SSL_CTX *ctx = nullptr;
   SSL *ssl     = nullptr;
 };
-} // namespace
 
 TEST(TLS, ConnectionMigratesToAnotherThreadWithItsSession)
 {
@@ -832,3 +733,4 @@ TEST(TLS, TLS12ServerTakesTheLibrarysClientThroughBothWays)
   ASSERT_TRUE(client.info());
   EXPECT_EQ(client.info()->version, "TLSv1.2");
 }
+} // namespace

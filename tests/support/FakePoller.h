@@ -1,7 +1,7 @@
 // FakePoller: a Poller whose readiness the test drives by hand (make_ready), so NetHandler logic
 // can be exercised deterministically. It keeps the edge-triggered contract of the real poller: an
 // event is reported once per make_ready, and only for registered descriptors. The same contract
-// suite (tests/unit/Poller_contract_test.cc) runs against it and against epoll.
+// suite (tests/unit/PollerContract_test.cc) runs against it and against epoll.
 #pragma once
 
 #include "net/Poller.h"

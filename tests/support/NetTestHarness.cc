@@ -2,7 +2,10 @@
 // the NetVCTest-style VCTester.
 #include "support/NetTestHarness.h"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -303,8 +306,8 @@ SocketListener::SocketListener()
 {
   _fd           = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   IpEndpoint ep = IpEndpoint::loopback(AF_INET, 0);
-  ::bind(_fd, &ep.sa, ep.size());
-  ::listen(_fd, 128);
+  EXPECT_EQ(::bind(_fd, &ep.sa, ep.size()), 0) << std::strerror(errno);
+  EXPECT_EQ(::listen(_fd, 128), 0) << std::strerror(errno);
   sockaddr_in sin{};
   socklen_t len = sizeof(sin);
   ::getsockname(_fd, reinterpret_cast<sockaddr *>(&sin), &len);
@@ -334,7 +337,7 @@ unused_port()
 {
   int fd        = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   IpEndpoint ep = IpEndpoint::loopback(AF_INET, 0);
-  ::bind(fd, &ep.sa, ep.size());
+  EXPECT_EQ(::bind(fd, &ep.sa, ep.size()), 0) << std::strerror(errno);
   sockaddr_in sin{};
   socklen_t len = sizeof(sin);
   ::getsockname(fd, reinterpret_cast<sockaddr *>(&sin), &len);
@@ -533,5 +536,57 @@ VCTester::handle(int event, void *data)
   }
   maybe_finish();
   return EVENT_DONE;
+}
+
+bool
+is_open(int fd)
+{
+  return ::fcntl(fd, F_GETFD) != -1;
+}
+
+bool
+round_trip(SocketPeer &p, const std::string &msg)
+{
+  return p.send_all(msg) && p.recv_exact(msg.size()) == msg;
+}
+
+SocketPeer
+connect_non_reading_peer(int port)
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  int small = 16384;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(port));
+  EXPECT_EQ(::connect(fd, &ep.sa, ep.size()), 0);
+  return SocketPeer(fd);
+}
+
+NetProcessor::AcceptOptions
+unix_options(const std::string &path)
+{
+  NetProcessor::AcceptOptions opt;
+  opt.ip_family  = AF_UNIX;
+  opt.local_path = path;
+  return opt;
+}
+
+VCTestSpec
+transfer_spec(int64_t write_bytes, int64_t read_nbytes, int64_t index, int64_t chunk)
+{
+  VCTestSpec s;
+  s.write_bytes  = write_bytes;
+  s.read_nbytes  = read_nbytes;
+  s.buffer_index = index;
+  s.write_chunk  = chunk;
+  return s;
+}
+
+void
+connect_tls(VCTester &client, int port, const NetVCOptions &opt)
+{
+  IpEndpoint ep = IpEndpoint::loopback(AF_INET, static_cast<uint16_t>(port));
+  MutexLock lock(client.mutex, nullptr);
+  sslNetProcessor.connect_re(&client, &ep.sa, &opt);
 }
 } // namespace iocore::test

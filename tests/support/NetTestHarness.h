@@ -50,6 +50,16 @@ pattern_byte(uint64_t i, uint8_t seed)
 }
 std::string pattern(uint64_t offset, std::size_t n, uint8_t seed);
 
+/// Milliseconds from a to b.
+inline double
+ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b)
+{
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+/// Whether fd is an open descriptor of this process.
+bool is_open(int fd);
+
 /// A plain blocking-with-deadline TCP peer (the "other side" the library talks to).
 class SocketPeer
 {
@@ -86,6 +96,13 @@ private:
   int _fd = -1;
 };
 
+/// Sends msg and reads as many bytes back: true when the same bytes came back (an echo answered).
+bool round_trip(SocketPeer &p, const std::string &msg);
+
+/// A peer on 127.0.0.1:port with a small receive buffer that will never read: what is written to it
+/// stays unacknowledged once its window is full.
+SocketPeer connect_non_reading_peer(int port);
+
 /// A listening plain socket (for tests where the library connects out).
 class SocketListener
 {
@@ -103,6 +120,9 @@ private:
 
 /// A port on 127.0.0.1 where nothing listens (bound, then closed).
 uint16_t unused_port();
+
+/// Accept options for listening on a Unix-domain socket path (or an abstract name: a leading '@').
+NetProcessor::AcceptOptions unix_options(const std::string &path);
 
 /// Accepts connections and calls `on_accept` on the connection's thread (under this continuation's
 /// mutex when `serialised`, else under the VC's own mutex).
@@ -135,6 +155,11 @@ struct VCTestSpec {
   uint8_t write_seed            = 1;
   uint8_t read_seed             = 2;
 };
+
+/// A spec for a NetVCTest-style transfer: how much this side writes, its read VIO's nbytes, the buffer
+/// size index and the most bytes added per WRITE_READY.
+VCTestSpec transfer_spec(int64_t write_bytes, int64_t read_nbytes, int64_t index = BUFFER_SIZE_INDEX_32K,
+                         int64_t chunk = INT64_MAX);
 
 class VCTester : public Continuation
 {
@@ -179,4 +204,6 @@ private:
   mutable std::mutex _events_mutex;
   std::vector<int> _events;
 };
+/// Starts a TLS connect of `client` to 127.0.0.1:port through sslNetProcessor (from the test thread).
+void connect_tls(VCTester &client, int port, const NetVCOptions &opt);
 } // namespace iocore::test

@@ -213,6 +213,7 @@ TEST_F(EventProcessorTest, ShutdownRunsHooksFirstInReverseOrderOnce)
 TEST_F(EventProcessorTest, AssignThreadIsRoundRobin)
 {
   std::vector<EThread *> seen;
+  seen.reserve(6);
   for (int i = 0; i < 6; ++i) {
     seen.push_back(eventProcessor.assign_thread(ET_CALL));
   }
@@ -443,7 +444,7 @@ TEST_F(EventProcessorTest, TimedEventsFireNoEarlierThanTheirDeadline)
     return EVENT_DONE;
   };
   for (std::size_t i = 0; i < timings.size(); ++i) {
-    timings[i].deadline = ink_get_hrtime() + HRTIME_MSECONDS(static_cast<int>(i % 7) * 2);
+    timings[i].deadline = ink_get_hrtime() + HRTIME_MSECONDS(static_cast<int64_t>(i % 7) * 2);
     if (i % 2) {
       eventProcessor.schedule_at(c, timings[i].deadline, ET_CALL, EVENT_INTERVAL, &timings[i]);
     } else {
@@ -565,7 +566,7 @@ TEST_F(EventProcessorTest, HandlerIsAlwaysCalledWithItsContinuationsMutexHeld)
   };
   for (int i = 0; i < 50; ++i) {
     eventProcessor.schedule_imm(c);
-    eventProcessor.schedule_in(c, HRTIME_USECONDS(100 * i));
+    eventProcessor.schedule_in(c, HRTIME_USECONDS(int64_t{100} * i));
   }
   Event *periodic = nullptr;
   {
@@ -594,6 +595,7 @@ TEST_F(EventProcessorTest, ManyThreadsSchedulingOntoEachOtherLoseAndDuplicateNot
   EventWaiter received;
   std::vector<std::vector<std::uintptr_t>> ids(kSinks); // ids[s] under sink s's mutex
   std::vector<Counter *> sinks;
+  sinks.reserve(kSinks);
   for (int s = 0; s < kSinks; ++s) {
     sinks.push_back(make());
   }
@@ -611,6 +613,7 @@ TEST_F(EventProcessorTest, ManyThreadsSchedulingOntoEachOtherLoseAndDuplicateNot
     };
   }
   std::vector<std::thread> producers;
+  producers.reserve(kProducers);
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       for (int i = 0; i < kPerProducer; ++i) {

@@ -1,8 +1,7 @@
-// Unit tests of giving memory back: the per-thread free lists (ClassAllocator's, the IO buffer
-// cache) free what the thread did not use for a whole interval, an event loop does that once per
-// MemoryReclaimer::kInterval of its clock, and malloc is trimmed only when the allocators' bytes
-// have fallen well below their peak.
+// Unit tests of the MemoryReclaimer: an event loop releases unused free-list entries once per interval
+// of its clock, and malloc is trimmed only when the allocators' bytes fell well below their peak.
 #include "iocore/eventsystem/EThread.h"
+#include "support/AllocatorBatches.h"
 #include "iocore/eventsystem/IOBuffer.h"
 
 #include "eventsystem/ClassAllocator.h"
@@ -16,43 +15,12 @@
 #include <vector>
 
 using namespace iocore;
-using iocore::test::ManualClock;
+using namespace iocore::test;
 
 namespace {
-struct Small {
-  char bytes[256];
-};
 struct Page {
   char bytes[4096];
 };
-
-template <class T>
-std::vector<T *>
-alloc_n(ClassAllocator<T> &a, int n)
-{
-  std::vector<T *> v;
-  for (int i = 0; i < n; ++i) {
-    v.push_back(a.alloc());
-  }
-  return v;
-}
-
-template <class T>
-void
-free_all(ClassAllocator<T> &a, std::vector<T *> &v)
-{
-  for (T *p : v) {
-    a.free(p);
-  }
-  v.clear();
-}
-
-/// Empties the calling thread's lists, so that a test starts from nothing cached.
-void
-start_empty()
-{
-  ThreadFreeList::release_all_on_this_thread();
-}
 
 /// start_empty(), and close two intervals so that what earlier tests in this process allocated
 /// and freed has been trimmed (or was too small to be): the peak is near the current bytes.
@@ -62,63 +30,6 @@ settle()
   start_empty();
   MemoryReclaimer::close_interval();
   MemoryReclaimer::close_interval();
-}
-} // namespace
-
-TEST(ThreadFreeList, ClassAllocatorKeepsAtMostItsCapPerThread)
-{
-  start_empty();
-  ClassAllocator<Small> a;
-  auto v = alloc_n(a, ClassAllocator<Small>::kThreadCacheHigh + 100);
-  free_all(a, v);
-  EXPECT_EQ(ClassAllocator<Small>::thread_cached_count(), ClassAllocator<Small>::kThreadCacheHigh);
-}
-
-TEST(ThreadFreeList, EntriesUnusedForAWholeIntervalAreFreed)
-{
-  start_empty();
-  ClassAllocator<Small> a;
-  auto v = alloc_n(a, 300);
-  free_all(a, v);
-  // The interval in which they were freed is not one in which they stayed unused.
-  ThreadFreeList::release_unused_on_this_thread();
-  EXPECT_EQ(ClassAllocator<Small>::thread_cached_count(), 300);
-  std::size_t freed = ThreadFreeList::release_unused_on_this_thread();
-  EXPECT_EQ(ClassAllocator<Small>::thread_cached_count(), 0);
-  EXPECT_GE(freed, 300 * sizeof(Small));
-}
-
-TEST(ThreadFreeList, EntriesTheThreadUsedDuringTheIntervalStay)
-{
-  start_empty();
-  ClassAllocator<Small> a;
-  auto v = alloc_n(a, 100);
-  free_all(a, v);
-  ThreadFreeList::release_unused_on_this_thread();
-  // 40 taken and given back: the list went down to 60, so only 60 were surplus.
-  v = alloc_n(a, 40);
-  free_all(a, v);
-  ThreadFreeList::release_unused_on_this_thread();
-  EXPECT_EQ(ClassAllocator<Small>::thread_cached_count(), 40);
-}
-
-TEST(ThreadFreeList, BufferMemoryCacheGivesBackWhatItDidNotUse)
-{
-  start_empty();
-  {
-    std::vector<Ptr<IOBufferBlock>> blocks;
-    for (int i = 0; i < 8; ++i) {
-      blocks.emplace_back(new IOBufferBlock);
-      blocks.back()->alloc(BUFFER_SIZE_INDEX_32K);
-    }
-  }
-  if (ThreadFreeList::held_bytes_on_this_thread() == 0) {
-    GTEST_SKIP() << "buffer memory is not cached in sanitizer builds";
-  }
-  EXPECT_GE(ThreadFreeList::held_bytes_on_this_thread(), std::size_t{8} * 32768);
-  ThreadFreeList::release_unused_on_this_thread();
-  ThreadFreeList::release_unused_on_this_thread();
-  EXPECT_EQ(ThreadFreeList::held_bytes_on_this_thread(), 0u);
 }
 
 TEST(MemoryReclaimer, EventLoopReleasesUnusedEntriesOncePerInterval)
@@ -187,3 +98,4 @@ TEST(MemoryReclaimer, UseThatSwingsBackToItsPeakIsNotTrimmed)
     EXPECT_FALSE(MemoryReclaimer::close_interval()) << "interval " << interval;
   }
 }
+} // namespace

@@ -1,7 +1,8 @@
 // The NetHandler and InactivityCop on a hand-driven EThread with a manual clock and the FakePoller:
-// readiness and time are driven by the test, so the edge-triggered rules and timeout deadlines are
-// checked exactly, without sleeping. The socket is a real socketpair.
+// readiness edges, the pass budget, buffer release and timeout deadlines are checked exactly, without
+// sleeping. The socket is a real socketpair.
 #include "net/NetHandler.h"
+#include "support/HandMadeVCCount.h"
 #include "net/NetStats.h"
 #include "net/UnixNetVConnection.h"
 #include "support/FakePoller.h"
@@ -25,29 +26,6 @@ using namespace iocore;
 using namespace iocore::test;
 
 namespace {
-/// populate() takes over a socket without counting it (the accept or connect that made a socket
-/// counts it), while closing a VC uncounts it. The VCs these tests make by hand are counted as
-/// accepted ones here, and each fixture checks at its end that the counters are back where they
-/// were: tests that share a process (the binary run by hand, --gtest_repeat) read them.
-class HandMadeVCCount
-{
-public:
-  void count()
-  {
-    net_count(net_counters().connections_currently_open);
-    net_count(net_counters().inbound_currently_open);
-  }
-  void expect_balanced() const
-  {
-    EXPECT_EQ(net_counters().connections_currently_open.load(), _open) << "connections_currently_open drifted";
-    EXPECT_EQ(net_counters().inbound_currently_open.load(), _inbound) << "inbound_currently_open drifted";
-  }
-
-private:
-  int64_t _open    = net_counters().connections_currently_open.load();
-  int64_t _inbound = net_counters().inbound_currently_open.load();
-};
-
 class Recorder : public Continuation
 {
 public:
@@ -135,7 +113,7 @@ TEST_F(DrivenNet, APassStopsTakingRoundsAfterItsTimeBudgetAndTheNextPassGoesOn)
   // of (manual) time, so the 1 ms pass budget allows four rounds; later passes continue without a
   // new readiness edge (the VC stays triggered) until EAGAIN.
   run();
-  std::vector<char> data(16 * 4096, 'd');
+  std::vector<char> data(std::size_t{16} * 4096, 'd');
   ASSERT_EQ(::write(fds[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
   rec.on_read_ready = [this] { clock.advance(HRTIME_USECONDS(300)); };
   poller->make_ready(fds[0], kReadable);
@@ -323,232 +301,5 @@ TEST_F(DrivenNet, ActiveTimeoutFiresDespiteTraffic)
     EXPECT_EQ(timeouts(), i <= 3 ? 0 : 1) << "at t = " << i << " s";
   }
   EXPECT_EQ(rec.received, 5);
-}
-} // namespace
-
-namespace {
-/// Reads through a tiny buffer and calls reenable_re from inside READ_READY, recording how deeply
-/// the call-backs nest.
-class Nester : public Continuation
-{
-public:
-  Nester() : Continuation(new_ProxyMutex()) { set_handler(&Nester::handle); }
-  ~Nester() override { free_MIOBuffer(buf); }
-  int handle(int event, void *)
-  {
-    ++depth;
-    max_depth = std::max(max_depth, depth);
-    if (event == VC_EVENT_READ_READY) {
-      received += reader->read_avail();
-      reader->consume(reader->read_avail());
-      if (use_re) {
-        read_vio->reenable_re(); // may read again, and call back, right here
-      } else {
-        read_vio->reenable();
-      }
-    }
-    --depth;
-    return EVENT_DONE;
-  }
-  bool use_re            = true;
-  int depth              = 0;
-  int max_depth          = 0;
-  int64_t received       = 0;
-  MIOBuffer *buf         = new_MIOBuffer(BUFFER_SIZE_INDEX_128);
-  IOBufferReader *reader = buf->alloc_reader();
-  VIO *read_vio          = nullptr;
-};
-
-class DrivenReenable : public ::testing::Test
-{
-protected:
-  void SetUp() override
-  {
-    thread.set_current();
-    thread.mutex->acquire(&thread);
-    initialize_thread_for_net(&thread, std::make_unique<FakePoller>());
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    vc = UnixNetVConnection::alloc();
-    ASSERT_EQ(vc->populate(fds[0], &nester), 0);
-    counted.count();
-  }
-  void TearDown() override
-  {
-    {
-      MutexLock lock(nester.mutex, &thread);
-      vc->do_io_close();
-    }
-    ::close(fds[1]);
-    thread.mutex->release();
-    EThread::clear_current();
-    counted.expect_balanced();
-  }
-  HandMadeVCCount counted;
-  ManualClock clock;
-  EThread thread{REGULAR, 0, &clock};
-  int fds[2]             = {-1, -1};
-  UnixNetVConnection *vc = nullptr;
-  Nester nester;
-};
-
-TEST_F(DrivenReenable, ReenableReRunsTheReadOnThisStack)
-{
-  std::string data(1000, 'n'); // eight buffers' worth
-  ASSERT_EQ(::write(fds[1], data.data(), data.size()), 1000);
-  {
-    MutexLock lock(nester.mutex, &thread);
-    nester.read_vio = vc->do_io_read(&nester, INT64_MAX, nester.buf);
-  }
-  thread.run_one_iteration(0);
-  EXPECT_EQ(nester.received, 1000);
-  EXPECT_GT(nester.max_depth, 1) << "reenable_re called back before returning";
-}
-
-TEST_F(DrivenReenable, ReenableNeverRunsTheReadOnThisStack)
-{
-  nester.use_re = false;
-  std::string data(1000, 'n');
-  ASSERT_EQ(::write(fds[1], data.data(), data.size()), 1000);
-  {
-    MutexLock lock(nester.mutex, &thread);
-    nester.read_vio = vc->do_io_read(&nester, INT64_MAX, nester.buf);
-  }
-  thread.run_one_iteration(0);
-  EXPECT_EQ(nester.received, 1000) << "the same pass keeps reading after each reenable";
-  EXPECT_EQ(nester.max_depth, 1);
-}
-} // namespace
-
-namespace {
-/// Consumes only whole kFrame-byte messages, leaving a partial one in the buffer (an SM that waits
-/// for a complete message before it consumes).
-class FrameReader : public Continuation
-{
-public:
-  static constexpr int64_t kFrame = 200;
-  FrameReader() : Continuation(new_ProxyMutex()) { set_handler(&FrameReader::handle); }
-  ~FrameReader() override { free_MIOBuffer(buf); }
-  int handle(int event, void *)
-  {
-    if (event == VC_EVENT_READ_READY) {
-      while (reader->read_avail() >= kFrame) {
-        reader->consume(kFrame);
-        ++frames;
-      }
-      seen = reader->read_avail() + frames * kFrame;
-      read_vio->reenable();
-    }
-    return EVENT_DONE;
-  }
-  MIOBuffer *buf         = new_MIOBuffer(BUFFER_SIZE_INDEX_4K);
-  IOBufferReader *reader = buf->alloc_reader();
-  VIO *read_vio          = nullptr;
-  int64_t frames         = 0;
-  int64_t seen           = 0;
-};
-
-/// A hand-driven thread over a socket pair (FakePoller) or a real TCP connection (epoll).
-class DrivenRead : public ::testing::Test
-{
-protected:
-  void start(int server_fd)
-  {
-    vc = UnixNetVConnection::alloc();
-    ASSERT_EQ(vc->populate(server_fd, &sm), 0);
-    counted.count();
-    MutexLock lock(sm.mutex, &thread);
-    sm.read_vio = vc->do_io_read(&sm, INT64_MAX, sm.buf);
-  }
-  void start_pair()
-  {
-    auto p = std::make_unique<FakePoller>();
-    poller = p.get();
-    initialize_thread_for_net(&thread, std::move(p));
-    int fds[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    peer = fds[1];
-    start(fds[0]);
-  }
-  void start_tcp()
-  {
-    initialize_thread_for_net(&thread); // the real epoll poller
-    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(l, 0);
-    IpEndpoint any = IpEndpoint::loopback(AF_INET, 0);
-    ASSERT_EQ(::bind(l, &any.sa, any.size()), 0);
-    ASSERT_EQ(::listen(l, 1), 0);
-    IpEndpoint bound;
-    socklen_t len = sizeof(bound.sin6);
-    ASSERT_EQ(::getsockname(l, &bound.sa, &len), 0);
-    peer = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_EQ(::connect(peer, &bound.sa, bound.size()), 0);
-    int s = ::accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    ::close(l);
-    ASSERT_GE(s, 0);
-    start(s);
-  }
-  void SetUp() override
-  {
-    thread.set_current();
-    thread.mutex->acquire(&thread);
-  }
-  void TearDown() override
-  {
-    if (vc != nullptr) {
-      MutexLock lock(sm.mutex, &thread);
-      vc->do_io_close();
-    }
-    if (peer >= 0) {
-      ::close(peer);
-    }
-    thread.mutex->release();
-    EThread::clear_current();
-    counted.expect_balanced();
-  }
-  /// Run passes (each waiting up to 10 ms for the poller) until sm has seen n bytes or 10 s passed.
-  bool run_until_seen(int64_t n)
-  {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (sm.seen < n && std::chrono::steady_clock::now() < deadline) {
-      thread.run_one_iteration(HRTIME_MSECONDS(10));
-    }
-    return sm.seen >= n;
-  }
-
-  HandMadeVCCount counted;
-  ManualClock clock;
-  EThread thread{REGULAR, 0, &clock};
-  FakePoller *poller     = nullptr;
-  int peer               = -1;
-  UnixNetVConnection *vc = nullptr;
-  FrameReader sm;
-};
-
-TEST_F(DrivenRead, AMessageKeptInAShrunkBlockDoesNotCapWhatTheBufferTakes)
-{
-  start_pair();
-  sm.buf->release_when_drained = true;
-  thread.run_one_iteration(0); // nothing to read: the buffer lets its block go
-  ASSERT_EQ(sm.buf->writer_block(), nullptr);
-  std::string part1(120, 'a'), part2(130, 'b'); // one 200-byte frame split unevenly, and 50 more
-  ASSERT_EQ(::write(peer, part1.data(), part1.size()), 120);
-  poller->make_ready(vc->fd, kReadable);
-  thread.run_one_iteration(0); // 120 bytes, kept unconsumed in a 128-byte block
-  ASSERT_EQ(sm.buf->writer_block()->block_size(), 128);
-  ASSERT_EQ(::write(peer, part2.data(), part2.size()), 130);
-  poller->make_ready(vc->fd, kReadable);
-  EXPECT_TRUE(run_until_seen(250)) << "saw " << sm.seen << " of 250 bytes";
-  EXPECT_EQ(sm.frames, 1);
-}
-
-TEST_F(DrivenRead, UrgentDataDoesNotLeaveBytesBehindAShortRead)
-{
-  start_tcp();
-  // TCP stops a read at the urgent mark: "AAAA" comes back short with "CCCC" still queued, and no
-  // further edge will announce it. EPOLLPRI makes the VC read on until EAGAIN.
-  ASSERT_EQ(::send(peer, "AAAA", 4, 0), 4);
-  ASSERT_EQ(::send(peer, "B", 1, MSG_OOB), 1);
-  ASSERT_EQ(::send(peer, "CCCC", 4, 0), 4);
-  EXPECT_TRUE(run_until_seen(8)) << "saw " << sm.seen << " of the 8 in-band bytes";
 }
 } // namespace

@@ -1,6 +1,7 @@
-// Unit tests of ProxyMutex, MutexLock and MutexTryLock: recursion per thread, exclusion between
-// threads, and the null-mutex and get_mutex() rules the net code relies on.
+// Unit tests of ProxyMutex: reference counting, recursion per thread, the holder, and exclusion between
+// threads (a death test, ProxyMutexDeathTest, kept here: releasing a free mutex aborts).
 #include "iocore/eventsystem/EThread.h"
+#include "support/OnOtherThread.h"
 #include "iocore/eventsystem/Lock.h"
 
 #include "support/EventWaiter.h"
@@ -18,20 +19,9 @@
 
 using namespace iocore;
 using iocore::test::EventWaiter;
+using iocore::test::on_other_thread;
 
 namespace {
-/// Runs fn on a fresh std::thread and returns its result: a caller that is not the lock holder.
-template <class Fn>
-auto
-on_other_thread(Fn fn)
-{
-  decltype(fn()) result{};
-  std::thread t([&] { result = fn(); });
-  t.join();
-  return result;
-}
-} // namespace
-
 TEST(ProxyMutex, NewMutexIsFreeAndReferenceCounted)
 {
   Ptr<ProxyMutex> m = new_ProxyMutex();
@@ -98,7 +88,6 @@ TEST(ProxyMutex, TryAcquireFailsWhileAnotherThreadHoldsIt)
   }));
 }
 
-namespace {
 /// The scheduler state of thread `tid` of this process ('R' running, 'S' sleeping, ...); 0 once
 /// the thread is gone.
 char
@@ -111,9 +100,8 @@ thread_state(pid_t tid)
   }
   // "tid (comm) S ...": the state follows the last ')' (comm may contain anything).
   auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : '\0';
 }
-} // namespace
 
 TEST(ProxyMutex, AcquireBlocksUntilTheHolderReleases)
 {
@@ -152,6 +140,7 @@ TEST(ProxyMutex, ExcludesConcurrentWriters)
   Ptr<ProxyMutex> m = new_ProxyMutex();
   long counter      = 0;
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 20000; ++j) {
@@ -172,125 +161,4 @@ TEST(ProxyMutexDeathTest, ReleasingAFreeMutexAborts)
   Ptr<ProxyMutex> m = new_ProxyMutex();
   EXPECT_DEATH(m->release(), "released more often than taken");
 }
-
-TEST(MutexLock, HoldsForItsScopeAndReleasesInTheDestructor)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  {
-    MutexLock lock(m, nullptr);
-    EXPECT_TRUE(m->is_held_by_current_thread());
-  }
-  EXPECT_EQ(m->thread_holding.load(), nullptr);
-}
-
-TEST(MutexLock, ReleaseUnlocksEarlyAndTheDestructorThenDoesNothing)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  m->acquire(nullptr); // an outer level the guard must not release
-  {
-    MutexLock lock(m, nullptr);
-    EXPECT_EQ(m->nthread_holding, 2);
-    lock.release();
-    EXPECT_EQ(m->nthread_holding, 1);
-    lock.release();
-    EXPECT_EQ(m->nthread_holding, 1);
-  }
-  EXPECT_EQ(m->nthread_holding, 1);
-  EXPECT_TRUE(m->is_held_by_current_thread());
-  m->release();
-}
-
-TEST(MutexLock, NullMutexIsAccepted)
-{
-  Ptr<ProxyMutex> none;
-  MutexLock lock(none, nullptr);
-  lock.release();
-}
-
-TEST(MutexLock, KeepsTheMutexAliveWhileHeld)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  ProxyMutex *raw   = m.get();
-  MutexLock lock(m, nullptr);
-  m.clear();
-  EXPECT_EQ(raw->refcount(), 1);
-  EXPECT_TRUE(raw->is_held_by_current_thread());
-}
-
-TEST(MutexTryLock, SucceedsOnAFreeMutexAndReleasesInTheDestructor)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  {
-    MutexTryLock lock(m, nullptr);
-    EXPECT_TRUE(lock.is_locked());
-    EXPECT_TRUE(m->is_held_by_current_thread());
-  }
-  EXPECT_EQ(m->thread_holding.load(), nullptr);
-}
-
-TEST(MutexTryLock, FailsFromAnotherThreadWhileHeld)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  MutexLock hold(m, nullptr);
-  EXPECT_FALSE(on_other_thread([&] {
-    MutexTryLock lock(m, nullptr);
-    return lock.is_locked();
-  }));
-  EXPECT_EQ(m->nthread_holding, 1); // the failed attempt left the holder's count alone
-}
-
-TEST(MutexTryLock, SucceedsRecursivelyOnTheHoldingThread)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  MutexLock hold(m, nullptr);
-  {
-    MutexTryLock lock(m, nullptr);
-    EXPECT_TRUE(lock.is_locked());
-    EXPECT_EQ(m->nthread_holding, 2);
-  }
-  EXPECT_EQ(m->nthread_holding, 1);
-}
-
-TEST(MutexTryLock, NullMutexCountsAsLocked)
-{
-  Ptr<ProxyMutex> none;
-  MutexTryLock lock(none, nullptr);
-  EXPECT_TRUE(lock.is_locked());
-  EXPECT_EQ(lock.get_mutex(), nullptr);
-}
-
-TEST(MutexTryLock, GetMutexReturnsTheTriedMutexEvenAfterTheSourceChanges)
-{
-  Ptr<ProxyMutex> first  = new_ProxyMutex();
-  Ptr<ProxyMutex> source = first;
-  MutexTryLock lock(source, nullptr);
-  ASSERT_TRUE(lock.is_locked());
-  source = new_ProxyMutex(); // e.g. a VIO's mutex swapped during a call-back
-  EXPECT_EQ(lock.get_mutex(), first.get());
-  EXPECT_NE(lock.get_mutex(), source.get());
-}
-
-TEST(MutexTryLock, GetMutexIsSetEvenWhenTheAttemptFailed)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  MutexLock hold(m, nullptr);
-  ProxyMutex *tried = on_other_thread([&] {
-    MutexTryLock lock(m, nullptr);
-    return lock.is_locked() ? nullptr : lock.get_mutex();
-  });
-  EXPECT_EQ(tried, m.get());
-}
-
-TEST(MutexTryLock, ReleaseUnlocksEarlyAndClearsIsLocked)
-{
-  Ptr<ProxyMutex> m = new_ProxyMutex();
-  MutexTryLock lock(m, nullptr);
-  ASSERT_TRUE(lock.is_locked());
-  lock.release();
-  EXPECT_FALSE(lock.is_locked());
-  EXPECT_EQ(m->thread_holding.load(), nullptr);
-  EXPECT_TRUE(on_other_thread([&] {
-    MutexTryLock other(m, nullptr);
-    return other.is_locked();
-  }));
-}
+} // namespace
