@@ -21,7 +21,7 @@ struct TcpProxyConfig {
   iocore::NetVCOptions upstream_options;
   /// --splice auto: a direction of a plain TCP tunnel that shows bulk flow moves on to splice(2)
   /// (ProxyTunnel decides per direction).
-  bool splice = false;
+  bool splice = true;
   /// Round-robin cursor: each client starts at the next upstream.
   std::atomic<uint64_t> next_upstream{0};
 

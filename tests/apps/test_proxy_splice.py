@@ -44,13 +44,18 @@ def test_large_transfer_is_intact_and_counted_alike(start_iocore, tmp_path, mode
     assert p.terminate() == 0
 
 
-def test_buffers_are_the_default(start_iocore):
-    echo = start_iocore("echo", "--listen", "127.0.0.1:0", "--threads", "1")
-    p = start_proxy(start_iocore, echo.port())
-    sent, got, received = echo_through(p.addr("proxy"), 1, 3)
-    assert received == 1 << 20 and got == sent
+def test_auto_is_the_default(start_iocore, origin):
+    # No --splice: a bulk answer switches its direction, as with --splice auto.
+    payload = os.urandom(4 << 20)
+    o = origin(lambda conn: conn.sendall(payload))
+    p = start_proxy(start_iocore, o.port, "--log-level", "debug")
+    with connect(p.addr("proxy"), timeout=30) as s:
+        # The client reads only once the direction has switched: a stalled destination lets the
+        # buffer fill, so the switch cannot be missed.
+        wait_for(lambda: "upstream->client" in switches(p), 30, what="the upstream->client switch")
+        assert recv_until_eof(s, timeout=60) == payload
     m = parse_prometheus(http_get_raw(p.addr("stats"), "/metrics")[2].decode())
-    assert m["iocore_proxy_spliced_tunnels_total"] == 0
+    assert m["iocore_proxy_spliced_tunnels_total"] == 1
     assert p.terminate() == 0
 
 
