@@ -71,7 +71,7 @@ namespace {
     return "--io-backend: expected auto, epoll or io_uring, got '" + std::string(v) + "'";
   }
 
-  /// --splice: auto (splice plain TCP tunnels) or off (buffers always).
+  /// --splice: auto (plain TCP tunnels splice their bulk directions) or off (buffers always).
   std::string set_splice_flag(ParseState &st, std::string_view v)
   {
     if (v != "auto" && v != "off") {
@@ -495,10 +495,11 @@ usage(std::optional<Mode> mode)
                        "  --connect-timeout SEC     per upstream attempt (default 5)\n"
                        "  --buffer-size BYTES       buffered per direction (default 32768; K/M suffixes)\n"
                        "  --retries N               other upstreams tried on connect failure (default: each once)\n"
-                       "  --splice auto|off         auto: a tunnel whose client and upstream are both plain TCP\n"
-                       "                            moves its bytes with splice(2), kernel to kernel, through\n"
-                       "                            pipes of --buffer-size (for bulk transfers; small requests\n"
-                       "                            cost more); off (default): always buffers\n"
+                       "  --splice auto|off         auto (default): in a tunnel whose client and upstream are both\n"
+                       "                            plain TCP, a direction that fills its buffer (bulk flow)\n"
+                       "                            moves on to splice(2), kernel to kernel, through a pipe of\n"
+                       "                            --buffer-size; small requests stay buffered. off: always\n"
+                       "                            buffers\n"
                        "  --upstream-tls MODE       TLS to the upstreams: verify (certificate checked) or insecure\n"
                        "  --upstream-ca FILE        CA certificates for verify (default: the system's store)\n"
                        "  --upstream-sni NAME       SNI sent, and the name verify expects (default: none; the\n"

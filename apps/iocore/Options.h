@@ -58,9 +58,10 @@ struct ProxyOptions {
   std::optional<std::string> upstream_tls;
   std::string upstream_ca;
   std::string upstream_sni;
-  /// --splice auto: tunnels whose client and upstream are both plain TCP move their bytes with
-  /// splice(2) (no copy through user space); the others, and every tunnel with off, use buffers.
-  bool splice = false;
+  /// --splice auto (the default): in a tunnel whose client and upstream are both plain TCP, a
+  /// direction that shows bulk flow moves on to splice(2) (no copy through user space); the other
+  /// tunnels and directions, and every tunnel with off, use buffers.
+  bool splice = true;
 };
 
 struct HttpOptions {

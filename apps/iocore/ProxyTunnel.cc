@@ -2,6 +2,10 @@
 //   src READ_READY       -> dst write VIO reenable (data to send)
 //   dst WRITE_READY      -> src read VIO reenable (room made; a full buffer had stopped the read)
 //   src EOS              -> dst write VIO nbytes = what is buffered; at WRITE_COMPLETE dst SHUT_WR
+// and, with --splice auto, the switch of a direction to splice(2) (HAProxy's splice-auto, in short):
+//   src READ_READY leaving the buffer full -> src read restarted into the pipe (kDraining)
+//   dst WRITE_READY with the buffer empty  -> dst write restarted from the pipe, buffer freed
+// Small request/response traffic never fills a buffer, so it never pays for pipes and splice calls.
 // "NET_EVENT_OPEN" only means the socket is connecting: the first event from the upstream VC that
 // is not an error confirms the handshake; until then a refusal or timeout moves on to the next
 // upstream without touching the client.
@@ -40,62 +44,114 @@ ProxyTunnel::start()
 {
   stat_add(app_stats().proxy_active_tunnels);
   apply_client_timeouts(_client, _config.common);
-  _spliced = choose_splice();
-  if (!_spliced) {
-    _up.buf      = new_bounded_MIOBuffer(_config.buffer_size);
-    _up.reader   = _up.buf->alloc_reader();
-    _down.buf    = new_bounded_MIOBuffer(_config.buffer_size);
-    _down.reader = _down.buf->alloc_reader();
+  _may_splice = may_splice();
+  for (Direction *d : {&_up, &_down}) {
+    d->buf    = new_bounded_MIOBuffer(_config.buffer_size); // holds no block until bytes come
+    d->reader = d->buf->alloc_reader();
   }
-  // Reading the client at once lets its first bytes wait in the (bounded) buffer or pipe during the
+  // Reading the client at once lets its first bytes wait in the (bounded) buffer during the
   // connect, and shows a client that gives up.
-  _up.read_vio    = start_read(_client, _up);
-  _down.write_vio = start_write(_client, _down);
+  _up.read_vio    = _client->do_io_read(this, INT64_MAX, _up.buf);
+  _down.write_vio = _client->do_io_write(this, INT64_MAX, _down.reader);
   _first          = _config.next_upstream.fetch_add(1, std::memory_order_relaxed);
   connect_next();
   destroy_if_closed();
 }
 
 bool
-ProxyTunnel::choose_splice()
+ProxyTunnel::may_splice() const
 {
-  // Splice needs plain TCP at both ends (a TLS byte stream must pass through OpenSSL) and, for the
-  // pipes' bookkeeping, both connections on one thread: the upstream is connected from this one.
   bool upstreams_tcp =
       std::all_of(_config.upstreams.begin(), _config.upstreams.end(), [](const SocketAddress &a) { return a.is_ip(); });
-  if (!_config.splice || _config.upstream_tls || !upstreams_tcp || !_client->can_splice() || _client->unix_addresses) {
-    return false;
+  return _config.splice && !_config.upstream_tls && upstreams_tcp && _client->can_splice() && !_client->unix_addresses;
+}
+
+void
+ProxyTunnel::maybe_splice(Direction &d)
+{
+  // The rule: a read that leaves the buffer full, so that the source's read stops until the
+  // destination takes some (no room left, more waiting than the water mark allows), with at least
+  // half a block (about --buffer-size / 2) waiting. The source then sends a buffer's worth at once,
+  // or faster than the destination takes it: bulk flow, where splice(2) saves a copy each way. A
+  // request or a response well below the buffer's size never gets there, however many of them a
+  // connection carries (the half block keeps out a small message that happens to fill the small
+  // block the buffer moved it into).
+  if (d.mode != Mode::kBuffered || d.no_splice || !_may_splice || _phase != Phase::kTunnelling || d.done || d.src_eos ||
+      d.read_vio == nullptr || d.write_vio == nullptr) {
+    return;
   }
-  int r = _up.pipe.open(_config.buffer_size);
-  if (r == 0) {
-    r = _down.pipe.open(_config.buffer_size);
+  bool full = d.buf->current_write_avail() == 0 && d.buf->high_water();
+  if (!full || d.reader->read_avail() < d.buf->block_size() / 2) {
+    return;
   }
+  const char *name = &d == &_up ? "client->upstream" : "upstream->client";
+  int r            = d.pipe.open(_config.buffer_size);
   if (r != 0) {
-    _up.pipe.close();
-    log_message(LogLevel::kDebug, "proxy %s: no pipes for splice (%s): buffers instead", _client_name.c_str(),
+    d.no_splice = true;
+    log_message(LogLevel::kDebug, "proxy %s: no pipe to splice %s (%s): it stays buffered", _client_name.c_str(), name,
                 errno_name(-r).c_str());
-    return false;
+    return;
   }
-  stat_add(app_stats().proxy_spliced_tunnels);
-  return true;
+  // The source's bytes from now on go into the pipe, behind those in the buffer; the destination
+  // goes on writing the buffer until it is empty (maybe_finish_switch). Done inside the buffered
+  // read's own READ_READY, which the net layer hands over to the splice step.
+  int64_t read_so_far = d.read_vio->ndone;
+  VIO *v              = source_of(d)->do_io_read_splice(this, INT64_MAX, &d.pipe);
+  if (v == nullptr) {
+    d.pipe.close();
+    d.no_splice = true;
+    log_message(LogLevel::kDebug, "proxy %s: cannot splice %s: it stays buffered", _client_name.c_str(), name);
+    return;
+  }
+  d.read_before += read_so_far;
+  d.read_vio = v;
+  d.mode     = Mode::kDraining;
+  if (!_spliced) {
+    _spliced = true;
+    stat_add(app_stats().proxy_spliced_tunnels);
+  }
+  log_message(LogLevel::kDebug, "proxy %s: %s switches to splice after %lld bytes (%lld still buffered)", _client_name.c_str(),
+              name, static_cast<long long>(d.read_before), static_cast<long long>(d.reader->read_avail()));
+  maybe_finish_switch(d);
 }
 
-VIO *
-ProxyTunnel::start_read(NetVConnection *src, Direction &d)
+void
+ProxyTunnel::maybe_finish_switch(Direction &d)
 {
-  return _spliced ? src->do_io_read_splice(this, INT64_MAX, &d.pipe) : src->do_io_read(this, INT64_MAX, d.buf);
-}
-
-VIO *
-ProxyTunnel::start_write(NetVConnection *dst, Direction &d)
-{
-  return _spliced ? dst->do_io_write_splice(this, INT64_MAX, &d.pipe) : dst->do_io_write(this, INT64_MAX, d.reader);
+  if (d.mode != Mode::kDraining || d.done || d.write_vio == nullptr || d.reader->read_avail() > 0) {
+    return;
+  }
+  account(d); // the buffered write's count, before the restart zeroes it
+  int64_t in_pipe = d.pipe.size();
+  if (d.src_eos && in_pipe == 0) {
+    finish_direction(d); // the buffer was the last of it (it stays until the tunnel is destroyed)
+    return;
+  }
+  // With the source at its end, the write is of exactly what the pipe holds: WRITE_COMPLETE then
+  // half-closes the destination, as for a buffered direction.
+  VIO *v = destination_of(d)->do_io_write_splice(this, d.src_eos ? in_pipe : INT64_MAX, &d.pipe);
+  if (v == nullptr) {
+    // Not expected (the destination is plain TCP, on this thread); the pipe's bytes could not go
+    // anywhere, so the tunnel cannot go on.
+    end(EndReason::kError, "splice_write_failed");
+    return;
+  }
+  d.write_vio = v;
+  d.counted   = 0;
+  d.mode      = Mode::kSpliced;
+  log_message(LogLevel::kDebug, "proxy %s: %s spliced both ends (%lld bytes in the pipe)", _client_name.c_str(),
+              &d == &_up ? "client->upstream" : "upstream->client", static_cast<long long>(in_pipe));
+  // Neither VIO refers to the buffer any more: the direction's memory is its pipe from now on.
+  free_MIOBuffer(d.buf);
+  d.buf    = nullptr;
+  d.reader = nullptr;
 }
 
 int64_t
 ProxyTunnel::buffered(const Direction &d) const
 {
-  return _spliced ? d.pipe.size() : d.reader->read_avail();
+  int64_t in_buffer = d.reader != nullptr ? d.reader->read_avail() : 0;
+  return in_buffer + (d.mode == Mode::kBuffered ? 0 : d.pipe.size());
 }
 
 int
@@ -166,17 +222,17 @@ ProxyTunnel::on_open(NetVConnection *vc)
     vc->do_io_close();
     return;
   }
-  if (_spliced && vc->thread != _client->thread) {
-    // connect_re from a net thread keeps the connection on it, so this cannot happen; a pipe
-    // shared across threads would be a data race, so fail the attempt rather than risk it.
-    vc->do_io_close(EXDEV);
-    on_connect_failed(EXDEV);
-    return;
+  if (_may_splice && vc->thread != _client->thread) {
+    // connect_re from a net thread keeps the connection on it, so this should not happen; a pipe
+    // shared across threads would be a data race, so such a tunnel keeps its buffers. (No
+    // direction splices before the upstream is confirmed, so none has switched yet.)
+    log_message(LogLevel::kDebug, "proxy %s: upstream on another thread: no splice", _client_name.c_str());
+    _may_splice = false;
   }
   _server = vc;
   _server->set_inactivity_timeout(_config.common.inactivity_timeout);
-  _up.write_vio  = start_write(_server, _up);
-  _down.read_vio = start_read(_server, _down);
+  _up.write_vio  = _server->do_io_write(this, INT64_MAX, _up.reader);
+  _down.read_vio = _server->do_io_read(this, INT64_MAX, _down.buf);
   _up.counted    = 0;
 }
 
@@ -275,8 +331,11 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
   Direction *writing = direction_writing(vio);
   switch (event) {
   case VC_EVENT_READ_READY:
-    if (reading != nullptr && reading->write_vio != nullptr) {
-      reading->write_vio->reenable();
+    if (reading != nullptr) {
+      if (reading->write_vio != nullptr) {
+        reading->write_vio->reenable();
+      }
+      maybe_splice(*reading);
     }
     break;
   case VC_EVENT_WRITE_READY:
@@ -285,6 +344,7 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
       if (writing->read_vio != nullptr && !writing->src_eos) {
         writing->read_vio->reenable();
       }
+      maybe_finish_switch(*writing);
     }
     break;
   case VC_EVENT_EOS:
@@ -396,6 +456,15 @@ ProxyTunnel::apply_source_eos(Direction &d)
   if (d.write_vio == nullptr) {
     return;
   }
+  if (d.mode == Mode::kDraining) {
+    // The buffered write goes on to the buffer's end; the switch then writes just what the pipe
+    // holds (maybe_finish_switch), or finishes the direction at once if it holds nothing.
+    maybe_finish_switch(d);
+    if (d.mode == Mode::kDraining && d.write_vio != nullptr) {
+      d.write_vio->reenable();
+    }
+    return;
+  }
   int64_t avail = buffered(d);
   if (avail == 0) {
     finish_direction(d);
@@ -430,6 +499,7 @@ ProxyTunnel::account(Direction &d)
   if (delta > 0) {
     stat_add(*d.stat, delta);
     d.counted = d.write_vio->ndone;
+    d.forwarded += delta;
   }
 }
 
@@ -453,8 +523,8 @@ ProxyTunnel::end(EndReason why, std::string detail)
   rec.mode      = "proxy";
   rec.client    = _client_name;
   rec.upstream  = confirmed ? _upstream.to_string() : "-";
-  rec.bytes_in  = _up.read_vio != nullptr ? _up.read_vio->ndone : 0;
-  rec.bytes_out = _down.counted;
+  rec.bytes_in  = _up.read_before + (_up.read_vio != nullptr ? _up.read_vio->ndone : 0);
+  rec.bytes_out = _down.forwarded;
   rec.duration  = ink_get_hrtime() - _start;
   rec.end       = why;
   rec.detail    = std::move(detail);
@@ -474,12 +544,14 @@ ProxyTunnel::destroy_if_closed()
     return;
   }
   stat_add(app_stats().proxy_active_tunnels, -1);
-  if (_up.buf != nullptr) {
-    free_MIOBuffer(_up.buf);
-    free_MIOBuffer(_down.buf);
+  for (Direction *d : {&_up, &_down}) {
+    if (d->buf != nullptr) {
+      free_MIOBuffer(d->buf);
+      d->buf    = nullptr;
+      d->reader = nullptr;
+    }
+    d->pipe.close(); // the connections are closed: no splice step can touch the pipes any more
   }
-  _up.pipe.close(); // the connections are closed: no splice step can touch the pipes any more
-  _down.pipe.close();
   finish();
 }
 } // namespace iocore_cli

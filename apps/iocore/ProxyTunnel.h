@@ -1,8 +1,9 @@
 // ProxyTunnel: one client of `iocore proxy`, ATS's picture of a proxy made real. The client VC
 // (accepted) and the upstream VC (connected by this tunnel) are joined by two bounded buffers, one
-// per direction: MIOBuffers, or with --splice auto and plain TCP on both sides, pipes the bytes are
-// spliced through without entering user space. VIO reenables are the only flow control either
-// way, a half-close is propagated, and the tunnel ends when both directions are done.
+// per direction: MIOBuffers at first; with --splice auto and plain TCP on both sides, a direction
+// that shows bulk flow moves on to a pipe its bytes are spliced through without entering user space.
+// VIO reenables are the only flow control either way, a half-close is propagated, and the tunnel
+// ends when both directions are done.
 #pragma once
 
 #include "AccessLog.h"
@@ -26,17 +27,27 @@ public:
 private:
   enum class Phase { kConnecting, kTunnelling, kClosed };
 
+  /// How a direction moves its bytes. It starts buffered and may switch to splicing (see
+  /// maybe_splice()): first its source's read goes into the pipe while the destination still writes
+  /// what the buffer holds (kDraining), then, with the buffer empty, the destination writes from the
+  /// pipe too and the buffer is freed (kSpliced). Never back.
+  enum class Mode { kBuffered, kDraining, kSpliced };
+
   /// One direction: src's read VIO fills `buf`, dst's write VIO drains it through `reader`; or,
-  /// spliced, both use `pipe` (buf and reader stay null).
+  /// spliced, both use `pipe` (buf and reader are then freed).
   struct Direction {
     iocore::MIOBuffer *buf         = nullptr;
     iocore::IOBufferReader *reader = nullptr;
-    iocore::SplicePipe pipe;
+    iocore::SplicePipe pipe; ///< opened when the direction switches
+    Mode mode                  = Mode::kBuffered;
+    bool no_splice             = false;   ///< a switch failed (no pipe): stay buffered
     iocore::VIO *read_vio      = nullptr; ///< on the source
     iocore::VIO *write_vio     = nullptr; ///< on the destination; nullptr once shut
     bool src_eos               = false;
     bool done                  = false; ///< everything forwarded and the destination half-closed
+    int64_t read_before        = 0;     ///< bytes read by the source's earlier (buffered) read VIO
     int64_t counted            = 0;     ///< write_vio->ndone already added to the stats
+    int64_t forwarded          = 0;     ///< bytes written to the destination, all write VIOs
     std::atomic<int64_t> *stat = nullptr;
   };
 
@@ -70,13 +81,18 @@ private:
   void destroy_if_closed();
   bool is_upstream_vio(const iocore::VIO *vio) const;
 
-  /// Whether this client is tunnelled with splice(2): --splice auto, plain TCP to the client and the
-  /// upstreams, and both pipes made (else, EMFILE say, the buffers are used).
-  bool choose_splice();
-  /// Start reading src / writing dst for direction d, with its pipe or its buffer.
-  iocore::VIO *start_read(iocore::NetVConnection *src, Direction &d);
-  iocore::VIO *start_write(iocore::NetVConnection *dst, Direction &d);
-  /// Bytes read from d's source and not yet written.
+  /// Whether this client's directions may be spliced: --splice auto, and plain TCP to the client
+  /// and the upstreams (a TLS byte stream must pass through OpenSSL).
+  bool may_splice() const;
+  /// After a read into d's buffer: when it shows bulk flow (the read left the buffer full, at least
+  /// half a block waiting), open d's pipe and restart the source's read into it (kDraining). A pipe
+  /// that cannot be made leaves d buffered for good.
+  void maybe_splice(Direction &d);
+  /// In kDraining, once the buffer is empty: restart the destination's write from the pipe (every
+  /// byte the buffer held is written by then, so the pipe's bytes follow them in order) and free
+  /// the buffer (kSpliced).
+  void maybe_finish_switch(Direction &d);
+  /// Bytes read from d's source and not yet written (buffer and pipe).
   int64_t buffered(const Direction &d) const;
 
   void on_drain_start() override {}
@@ -86,9 +102,10 @@ private:
   Phase _phase                    = Phase::kConnecting;
   iocore::NetVConnection *_client = nullptr;
   iocore::NetVConnection *_server = nullptr;
-  Direction _up;   ///< client -> upstream
-  Direction _down; ///< upstream -> client
-  bool _spliced = false;
+  Direction _up;            ///< client -> upstream
+  Direction _down;          ///< upstream -> client
+  bool _may_splice = false; ///< may_splice(), and both connections on one thread
+  bool _spliced    = false; ///< a direction switched: counted in proxy_spliced_tunnels
 
   // Connecting.
   int _attempt    = 0;

@@ -89,8 +89,8 @@ namespace {
            get(a.proxy_upstream_connect_failures));
     metric(out, "iocore_proxy_no_upstream_total", "counter", "Clients closed because no upstream answered.",
            get(a.proxy_no_upstream));
-    metric(out, "iocore_proxy_spliced_tunnels_total", "counter", "Tunnels whose bytes moved with splice(2), not through buffers.",
-           get(a.proxy_spliced_tunnels));
+    metric(out, "iocore_proxy_spliced_tunnels_total", "counter",
+           "Tunnels that switched at least one direction to splice(2) (bulk flow).", get(a.proxy_spliced_tunnels));
     metric(out, "iocore_proxy_client_to_upstream_bytes_total", "counter", "Bytes forwarded from clients to upstreams.",
            get(a.proxy_bytes_client_to_upstream));
     metric(out, "iocore_proxy_upstream_to_client_bytes_total", "counter", "Bytes forwarded from upstreams to clients.",

@@ -19,7 +19,7 @@ struct AppStats {
   std::atomic<int64_t> proxy_bytes_client_to_upstream{0};
   std::atomic<int64_t> proxy_bytes_upstream_to_client{0};
   std::atomic<int64_t> proxy_no_upstream{0};     ///< clients closed because no upstream answered
-  std::atomic<int64_t> proxy_spliced_tunnels{0}; ///< tunnels whose bytes moved with splice(2)
+  std::atomic<int64_t> proxy_spliced_tunnels{0}; ///< tunnels with a direction switched to splice(2)
   // http
   std::atomic<int64_t> http_connections_total{0};
   std::atomic<int64_t> http_requests{0};

@@ -19,8 +19,9 @@ struct TcpProxyConfig {
   /// TLS to the upstreams (--upstream-tls); upstream_options carries SNI / verification / CA.
   bool upstream_tls = false;
   iocore::NetVCOptions upstream_options;
-  /// --splice auto: plain TCP tunnels move their bytes with splice(2) (ProxyTunnel decides per client).
-  bool splice = false;
+  /// --splice auto: a direction of a plain TCP tunnel that shows bulk flow moves on to splice(2)
+  /// (ProxyTunnel decides per direction).
+  bool splice = true;
   /// Round-robin cursor: each client starts at the next upstream.
   std::atomic<uint64_t> next_upstream{0};
 

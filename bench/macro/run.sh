@@ -15,7 +15,8 @@
 #   CONNS="100 1000" HTTP_SIZES=18 bench/macro/run.sh  # connection counts (http, proxy), body sizes
 #   THREADS=2 bench/macro/run.sh                    # server threads / nginx workers / haproxy nbthread
 #
-# The proxy cases run `iocore proxy` as configured by default (--splice off). The iperf case adds
+# The proxy cases run `iocore proxy` with --splice off (buffers only, like the HAProxy they are
+# compared with, and like the runs recorded before auto became the default). The iperf case adds
 # iocore_splice (--splice auto) and haproxy_splice (option splice-auto), so that splicing and
 # copying are compared on both sides.
 #
@@ -210,7 +211,7 @@ start_origin() { # port: one nginx worker on the load cores, the same origin for
   ORIGIN_PID=$!; PIDS+=("$ORIGIN_PID"); wait_port "$1"
 }
 
-start_iocore_proxy() { # port upstream_port [backend [splice: off (the default) | auto]]
+start_iocore_proxy() { # port upstream_port [backend [splice: off (when not given) | auto]]
   taskset -c "$SERVER_CPUS" "$IOCORE" proxy --listen "127.0.0.1:$1" --upstream "127.0.0.1:$2" \
     --threads "$THREADS" --io-backend "${3:-epoll}" --splice "${4:-off}" --log-level error >/dev/null &
   SERVER_PID=$!; PIDS+=("$SERVER_PID"); wait_port "$1"

@@ -54,7 +54,7 @@ namespace {
                            "--drain-timeout",
                            "1.5",
                            "--splice",
-                           "auto"});
+                           "off"});
     ASSERT_EQ(r.kind, ParseResult::Kind::kRun) << r.text;
     const Options &o = r.options;
     EXPECT_EQ(o.mode, Mode::kProxy);
@@ -68,7 +68,7 @@ namespace {
     EXPECT_EQ(o.common.max_connections, 10);
     EXPECT_EQ(o.common.log_level, LogLevel::kDebug);
     EXPECT_EQ(o.common.drain_timeout, iocore::HRTIME_MSECONDS(1500));
-    EXPECT_TRUE(o.proxy.splice);
+    EXPECT_FALSE(o.proxy.splice);
   }
 
   TEST(Options, Defaults)
@@ -79,7 +79,7 @@ namespace {
     EXPECT_EQ(r.options.proxy.buffer_size, 32768);
     EXPECT_FALSE(r.options.proxy.retries.has_value());
     EXPECT_EQ(r.options.common.drain_timeout, iocore::HRTIME_SECONDS(10));
-    EXPECT_FALSE(r.options.proxy.splice) << "--splice off is the default";
+    EXPECT_TRUE(r.options.proxy.splice) << "--splice auto is the default";
   }
 
   TEST(Options, EveryModeHasTimeoutsByDefault)

@@ -2,7 +2,7 @@
 built-in http responder, `iocore echo`, scripted peers): bulk data both ways with a small buffer,
 half-closes, upstream failures and failover, bounded memory with a client that never reads,
 --max-connections, the idle timeout, the SIGTERM drain, the access log and /metrics; each with
---splice auto and --splice off."""
+--splice auto (the default) and --splice off."""
 import errno
 import os
 import select
@@ -22,11 +22,12 @@ from conftest import (Deadline, echo_through, connect, echo_handler, http_get_ra
                       recv_until_eof, wait_for)
 
 
-# Every test runs twice: with --splice auto (plain TCP both sides: the bytes move with splice(2))
-# and --splice off (the MIOBuffer tunnel, the default); the behaviour asked of the proxy is the same.
-# IOCORE_TEST_SPLICE_MODES narrows it (the io_uring copy runs only auto: its buffer path is the
-# library's, covered there on both backends).
-_splice_mode = "off"
+# Every test runs twice: with --splice auto (the default: plain TCP both sides, each direction
+# starts buffered and moves to splice(2) once it shows bulk flow) and --splice off (the MIOBuffer
+# tunnel only); the behaviour asked of the proxy is the same. IOCORE_TEST_SPLICE_MODES narrows it
+# (the io_uring copy runs only auto, which has both paths: small exchanges stay buffered, bulk ones
+# switch).
+_splice_mode = "auto"
 _SPLICE_MODES = os.environ.get("IOCORE_TEST_SPLICE_MODES", "auto off").split()
 
 
@@ -35,7 +36,7 @@ def splice_mode(request):
     global _splice_mode
     _splice_mode = request.param
     yield request.param
-    _splice_mode = "off"
+    _splice_mode = "auto"
 
 
 def start_proxy(start_iocore, upstreams, *extra, stats=False):
