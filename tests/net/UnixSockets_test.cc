@@ -2,6 +2,7 @@
 // left alone, the file removed on cancel), connecting through connect_re, the addresses a connection
 // reports, and TCP options skipped.
 #include "support/NetTestHarness.h"
+#include "support/Opener.h"
 #include "support/TempDir.h"
 #include "support/TesterServer.h"
 
@@ -72,8 +73,8 @@ TEST(UnixSockets, ClientSideSeesThePathItConnectedTo)
 {
   TempDir dir;
   std::string path = dir.file("client.sock");
-  struct Opener : Continuation {
-    Opener() : Continuation(new_ProxyMutex()) { set_handler(&Opener::handle); }
+  struct PathRecorder : Continuation {
+    PathRecorder() : Continuation(new_ProxyMutex()) { set_handler(&PathRecorder::handle); }
     int handle(int event, void *data)
     {
       if (event == NET_EVENT_OPEN) {
@@ -260,38 +261,11 @@ TEST(UnixSockets, DedicatedAcceptThreadsServeAPath)
   EXPECT_FALSE(exists(path));
 }
 
-struct OpenResult : Continuation {
-  OpenResult() : Continuation(new_ProxyMutex()) { set_handler(&OpenResult::handle); }
-  int handle(int event, void *data)
-  {
-    if (event == NET_EVENT_OPEN) {
-      vc = static_cast<NetVConnection *>(data);
-    } else if (event == NET_EVENT_OPEN_FAILED) {
-      err = static_cast<int>(-reinterpret_cast<intptr_t>(data));
-    }
-    result = event;
-    done.notify();
-    return EVENT_DONE;
-  }
-  void close()
-  {
-    MutexLock lock(mutex, nullptr);
-    if (vc) {
-      vc->do_io_close();
-      vc = nullptr;
-    }
-  }
-  NetVConnection *vc = nullptr;
-  std::atomic<int> result{0};
-  std::atomic<int> err{0};
-  EventWaiter done;
-};
-
 TEST(UnixSockets, ConnectingToNoListenerFails)
 {
   TempDir dir;
   NetEnvironment env;
-  OpenResult missing;
+  Opener missing;
   SocketAddress nowhere = *SocketAddress::unix_path(dir.file("missing.sock"));
   netProcessor.connect_re(&missing, nowhere.sa());
   ASSERT_TRUE(missing.done.wait_for(1));
@@ -315,7 +289,7 @@ TEST(UnixSockets, TcpOptionsAreSkippedButBindingIsRefused)
                            SOCK_OPT_TCP_NOTSENT_LOWAT | SOCK_OPT_TCP_FAST_OPEN;
   tcp_only.keep_alive_idle    = 5;
   tcp_only.congestion_control = "reno";
-  OpenResult ok;
+  Opener ok;
   netProcessor.connect_re(&ok, to.sa(), &tcp_only);
   ASSERT_TRUE(ok.done.wait_for(1));
   EXPECT_EQ(ok.result.load(), NET_EVENT_OPEN);
@@ -331,7 +305,7 @@ TEST(UnixSockets, TcpOptionsAreSkippedButBindingIsRefused)
   NetVCOptions bound;
   bound.addr_binding = NetVCOptions::INTF_ADDR;
   bound.local_ip     = IpEndpoint::loopback(AF_INET);
-  OpenResult refused;
+  Opener refused;
   netProcessor.connect_re(&refused, to.sa(), &bound);
   ASSERT_TRUE(refused.done.wait_for(1));
   EXPECT_EQ(refused.result.load(), NET_EVENT_OPEN_FAILED);

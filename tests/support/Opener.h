@@ -1,5 +1,5 @@
 // Opener: keeps the connection NET_EVENT_OPEN delivers (or the failure) for the test thread to look
-// at, and open_to() connects one to a plain listener; the socket-option tests use them.
+// at, and open_to() connects one to a plain listener; the socket-option and Unix-socket tests use them.
 #pragma once
 
 #include "iocore/iocore.h"
