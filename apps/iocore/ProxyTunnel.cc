@@ -84,7 +84,7 @@ ProxyTunnel::maybe_splice(Direction &d)
   if (!full || d.reader->read_avail() < d.buf->block_size() / 2) {
     return;
   }
-  const char *name = &d == &_up ? "client->upstream" : "upstream->client";
+  const char *name = name_of(d);
   int r            = d.pipe.open(_config.buffer_size);
   if (r != 0) {
     d.no_splice = true;
@@ -103,13 +103,12 @@ ProxyTunnel::maybe_splice(Direction &d)
     log_message(LogLevel::kDebug, "proxy %s: cannot splice %s: it stays buffered", _client_name.c_str(), name);
     return;
   }
+  if (_up.mode == Mode::kBuffered && _down.mode == Mode::kBuffered) {
+    stat_add(app_stats().proxy_spliced_tunnels); // the tunnel's first direction to switch
+  }
   d.read_before += read_so_far;
   d.read_vio = v;
   d.mode     = Mode::kDraining;
-  if (!_spliced) {
-    _spliced = true;
-    stat_add(app_stats().proxy_spliced_tunnels);
-  }
   log_message(LogLevel::kDebug, "proxy %s: %s switches to splice after %lld bytes (%lld still buffered)", _client_name.c_str(),
               name, static_cast<long long>(d.read_before), static_cast<long long>(d.reader->read_avail()));
   maybe_finish_switch(d);
@@ -139,8 +138,8 @@ ProxyTunnel::maybe_finish_switch(Direction &d)
   d.write_vio = v;
   d.counted   = 0;
   d.mode      = Mode::kSpliced;
-  log_message(LogLevel::kDebug, "proxy %s: %s spliced both ends (%lld bytes in the pipe)", _client_name.c_str(),
-              &d == &_up ? "client->upstream" : "upstream->client", static_cast<long long>(in_pipe));
+  log_message(LogLevel::kDebug, "proxy %s: %s spliced both ends (%lld bytes in the pipe)", _client_name.c_str(), name_of(d),
+              static_cast<long long>(in_pipe));
   // Neither VIO refers to the buffer any more: the direction's memory is its pipe from now on.
   free_MIOBuffer(d.buf);
   d.buf    = nullptr;
@@ -327,8 +326,8 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
 
   // Both directions run the same steps: `reading` is the direction whose source the VIO reads,
   // `writing` the one whose destination it writes.
-  Direction *reading = direction_reading(vio);
-  Direction *writing = direction_writing(vio);
+  Direction *reading = direction_of(vio, &Direction::read_vio);
+  Direction *writing = direction_of(vio, &Direction::write_vio);
   switch (event) {
   case VC_EVENT_READ_READY:
     if (reading != nullptr) {
@@ -370,21 +369,18 @@ ProxyTunnel::on_vc_event(int event, VIO *vio)
 }
 
 ProxyTunnel::Direction *
-ProxyTunnel::direction_reading(const VIO *vio)
+ProxyTunnel::direction_of(const VIO *vio, VIO *Direction::*which)
 {
   if (vio == nullptr) {
     return nullptr;
   }
-  return vio == _up.read_vio ? &_up : vio == _down.read_vio ? &_down : nullptr;
+  return vio == _up.*which ? &_up : vio == _down.*which ? &_down : nullptr;
 }
 
-ProxyTunnel::Direction *
-ProxyTunnel::direction_writing(const VIO *vio)
+const char *
+ProxyTunnel::name_of(const Direction &d) const
 {
-  if (vio == nullptr) {
-    return nullptr;
-  }
-  return vio == _up.write_vio ? &_up : vio == _down.write_vio ? &_down : nullptr;
+  return &d == &_up ? "client->upstream" : "upstream->client";
 }
 
 NetVConnection *

@@ -52,10 +52,11 @@ private:
   };
 
   int handle_event(int event, void *data);
-  /// The direction whose source `vio` reads, or nullptr.
-  Direction *direction_reading(const iocore::VIO *vio);
-  /// The direction whose destination `vio` writes, or nullptr.
-  Direction *direction_writing(const iocore::VIO *vio);
+  /// The direction whose `which` end is `vio` (&Direction::read_vio: the one whose source it reads;
+  /// &Direction::write_vio: the one whose destination it writes), or nullptr.
+  Direction *direction_of(const iocore::VIO *vio, iocore::VIO *Direction::*which);
+  /// "client->upstream" or "upstream->client", for the log.
+  const char *name_of(const Direction &d) const;
   iocore::NetVConnection *source_of(const Direction &d) const;
   iocore::NetVConnection *destination_of(const Direction &d) const;
   void connect_next();
@@ -105,7 +106,6 @@ private:
   Direction _up;            ///< client -> upstream
   Direction _down;          ///< upstream -> client
   bool _may_splice = false; ///< may_splice(), and both connections on one thread
-  bool _spliced    = false; ///< a direction switched: counted in proxy_spliced_tunnels
 
   // Connecting.
   int _attempt    = 0;
